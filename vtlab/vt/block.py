@@ -1,0 +1,127 @@
+r"""A visual-transformer block and a stage of them (Figure 1, Section 4).
+
+One block: tokenizer → transformer → projector. It keeps both outputs, the tokens T_out (high-level
+semantics, read by the classification head) and the feature map X_out (pixel detail, read by the next block
+and by dense heads):
+
+    T_in  = tokenizer(X_in, T_prev)          equation (1)+(2) in the first block, (5) in later ones
+    T_out = transformer(T_in)                equation (3)
+    X_out = projector(X_in, T_out)           equation (4)
+
+The paper leaves normalization out of its pseudo-code; a block normalises around the equations, never
+inside them: LayerNorm on T_in and T_out, and BatchNorm + ReLU on X_out (post-activation, as the ResNet
+stages it follows). The equation modules stay exact transcriptions.
+
+Ablations of Table 3: ``transformer=False`` ("-TF") replaces equation (3) by a point-wise 1D convolution,
+``position_encoding=False`` ("-PE") drops equation (2), ``dynamic=False`` ("-DT") makes every block static.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._checks import check_feature_map, check_positive
+from .pointwise import TokenConv
+from .projector import Projector
+from .tokenizer import DynamicTokenizer, StaticTokenizer
+from .transformer import Transformer
+
+
+@dataclass(frozen=True)
+class VTConfig:
+    """The hyper-parameters of a stage of visual-transformer blocks.
+
+    C: channels of the feature map, CT: channels of a token, L: number of tokens, depth: number of blocks.
+    heads: attention heads in tokenizer, transformer and projector. kqv_groups: groups of the transformer's
+    K, Q, V. query_groups: groups of the projector's pixel-wise Q_{T→X}; kv_groups: of its K_{T→X}, V_{T→X}.
+    position_size / position_downsample: the position encoder's grid (Cp = (size / 2^downsample)^2).
+    """
+
+    C: int = 512
+    CT: int = 1024
+    L: int = 8
+    depth: int = 2
+    heads: int = 16
+    kqv_groups: int = 8
+    query_groups: int = 16
+    kv_groups: int = 1
+    position_size: int = 12
+    position_downsample: int = 1
+    transformer: bool = True
+    position_encoding: bool = True
+    dynamic: bool = True
+    scaled: bool = True
+
+    def replace(self, **changes) -> VTConfig:
+        unknown = set(changes) - set(asdict(self))
+        if unknown:
+            raise ValueError(f"unknown VT options {sorted(unknown)}; expected some of {sorted(asdict(self))}")
+        return VTConfig(**{**asdict(self), **changes})
+
+
+class VisualTransformerBlock(nn.Module):
+    """forward(X_in (N, C, H, W), T_prev (N, L, CT) or None) → X_out (N, C, H, W), T_out (N, L, CT), A.
+
+    ``project=False`` builds the block without equation (4): for a last block whose feature map nothing
+    reads (a classifier reads the tokens), it passes X_in through as X_out instead of computing an unused map.
+    """
+
+    def __init__(self, config: VTConfig, dynamic: bool, project: bool = True):
+        super().__init__()
+        c = config
+        tokenizer = DynamicTokenizer if dynamic else StaticTokenizer
+        self.tokenizer = tokenizer(c.C, c.CT, c.L, heads=c.heads, position_encoding=c.position_encoding,
+                                   scaled=c.scaled, position_size=c.position_size,
+                                   position_downsample=c.position_downsample)
+        self.token_norm = nn.LayerNorm(c.CT)
+        self.transformer = (Transformer(c.CT, heads=c.heads, kqv_groups=c.kqv_groups, scaled=c.scaled)
+                            if c.transformer else TokenConv(c.CT, c.CT))
+        self.transformer_norm = nn.LayerNorm(c.CT)
+        self.projector = self.feature_norm = None
+        if project:
+            self.projector = Projector(c.C, c.CT, heads=c.heads, query_groups=c.query_groups,
+                                       kv_groups=c.kv_groups, scaled=c.scaled)
+            self.feature_norm = nn.BatchNorm2d(c.C)
+
+    def forward(self, X_in: torch.Tensor, T_prev: torch.Tensor | None = None):
+        T_in, A = self.tokenizer(X_in, T_prev)
+        T_out = self.transformer_norm(self.transformer(self.token_norm(T_in)))
+        if self.projector is None:
+            return X_in, T_out, A
+        X_out = F.relu(self.feature_norm(self.projector(X_in, T_out)))
+        return X_out, T_out, A
+
+
+class VisualTransformer(nn.Module):
+    """A stage of ``depth`` cascaded blocks: the first static, later ones dynamic (Section 4).
+
+    A point-wise 2D convolution first adapts the input channels to C when they differ.
+    forward(X (N, in_channels, H, W)) → X_out (N, C, H, W), T_out (N, L, CT); with
+    ``return_coefficients=True`` also the list of each block's token coefficients A (N, heads, HW, L').
+    ``project_last=False`` builds the last block without a projector (see :class:`VisualTransformerBlock`):
+    X_out is then the feature map the last block tokenized.
+    """
+
+    def __init__(self, in_channels: int, config: VTConfig, project_last: bool = True):
+        check_positive(in_channels=in_channels, depth=config.depth)
+        super().__init__()
+        self.in_channels, self.config = in_channels, config
+        self.adapter = (nn.Identity() if in_channels == config.C else nn.Sequential(
+            nn.Conv2d(in_channels, config.C, kernel_size=1, bias=False),
+            nn.BatchNorm2d(config.C), nn.ReLU(inplace=True)))
+        self.blocks = nn.ModuleList(
+            VisualTransformerBlock(config, dynamic=config.dynamic and i > 0,
+                                   project=project_last or i < config.depth - 1)
+            for i in range(config.depth))
+
+    def forward(self, X: torch.Tensor, return_coefficients: bool = False):
+        check_feature_map(X, self.in_channels, name="input feature map")
+        X, T, coefficients = self.adapter(X), None, []
+        for block in self.blocks:
+            X, T, A = block(X, T)
+            coefficients.append(A)
+        return (X, T, coefficients) if return_coefficients else (X, T)

@@ -1,0 +1,53 @@
+r"""Position encoding, equation (2) of the paper:
+
+    P = downsample(A)^T W_{A→P}
+
+A ∈ R^{HW×L} are the token coefficients of equation (1) (one map per head when the tokenizer is
+multi-head). ``downsample`` brings every coefficient map A[:, l] to a fixed H̄×W̄ grid, so that inputs of any
+size give encodings of the same width: the map is resized to ``size``×``size`` and then reduced by
+``num_downsample`` stride-2 3×3 convolutions, whose last 1×1 convolution also merges the heads (Listing 2).
+W_{A→P} ∈ R^{H̄W̄×Cp} compresses each token's downsampled map into a Cp-vector, which the tokenizer
+concatenates to that token's channels.
+
+Shapes: A (N, heads, HW, L) and the map size (H, W) → P (N, L, Cp).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from .._checks import check_positive
+from .pointwise import TokenConv
+
+
+class PositionEncoder(nn.Module):
+    def __init__(self, heads: int = 1, size: int = 12, num_downsample: int = 1, Cp: int | None = None):
+        check_positive(heads=heads, size=size)
+        if num_downsample < 0 or size % (2**num_downsample):
+            raise ValueError(f"expected num_downsample >= 0 with 2**num_downsample dividing size={size}, "
+                             f"got num_downsample={num_downsample}")
+        super().__init__()
+        self.size = size
+        layers: list[nn.Module] = [
+            nn.Conv2d(heads, heads, kernel_size=3, stride=2, padding=1, bias=False) for _ in range(num_downsample)
+        ]
+        layers.append(nn.Conv2d(heads, 1, kernel_size=1, bias=False))
+        self.downsample_convs = nn.Sequential(*layers)
+        self.HW_bar = (size // 2**num_downsample) ** 2  # H̄W̄
+        self.Cp = Cp if Cp is not None else self.HW_bar
+        self.W_A_to_P = TokenConv(self.HW_bar, self.Cp)
+
+    def downsample(self, A: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """downsample(A): (N, heads, HW, L) → (N, H̄W̄, L)."""
+        H, W = hw
+        maps = rearrange(A, "n h (y x) l -> (n l) h y x", y=H, x=W)
+        maps = F.interpolate(maps, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        maps = self.downsample_convs(maps)
+        return rearrange(maps, "(n l) 1 y x -> n (y x) l", n=A.shape[0])
+
+    def forward(self, A: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        A_down = self.downsample(A, hw)
+        return self.W_A_to_P(rearrange(A_down, "n p l -> n l p"))  # P = downsample(A)^T W_{A→P}

@@ -1,0 +1,54 @@
+r"""The projector, equation (4): fuse the output tokens back into the feature map.
+
+    X̄_out = X̄_in + softmax((X̄_in Q_{T→X})(T_out K_{T→X})^T) (T_out V_{T→X})
+
+X̄_in ∈ R^{HW×C} is the feature map with its spatial axes merged, T_out ∈ R^{L×CT} the transformer's output.
+Q_{T→X} ∈ R^{C×C} gives each pixel a query (what it needs from the tokens), K_{T→X} ∈ R^{CT×C} each token
+a key (what it holds), V_{T→X} ∈ R^{CT×C} the value it adds. The softmax runs over the L tokens, so every
+pixel receives a convex mix of token values.
+
+Multi-head and grouped as in Listing 4: C is split into h heads; Q_{T→X}, a point-wise convolution over all
+HW pixels, may be grouped (Listing 4 uses 16 groups) as may K and V. With ``scaled=True`` the logits are divided
+by sqrt(C/h); ``heads=1, groups=1, scaled=False`` is the literal equation.
+
+Shapes: X_in (N, C, H, W), T_out (N, L, CT) → X_out (N, C, H, W).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import einsum, rearrange
+from torch import nn
+
+from .._checks import check_divisible, check_feature_map, check_positive, check_tokens
+from .pointwise import PixelConv, TokenConv
+
+
+class Projector(nn.Module):
+    def __init__(self, C: int, CT: int, heads: int = 1, query_groups: int = 1, kv_groups: int = 1,
+                 scaled: bool = True):
+        check_positive(C=C, CT=CT, heads=heads)
+        check_divisible("C", C, "heads", heads)
+        super().__init__()
+        self.C, self.CT, self.heads, self.scaled = C, CT, heads, scaled
+        self.Q_T_to_X = PixelConv(C, C, groups=query_groups)
+        self.K_T_to_X = TokenConv(CT, C, groups=kv_groups)
+        self.V_T_to_X = TokenConv(CT, C, groups=kv_groups)
+
+    def attention(self, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
+        """softmax((X̄_in Q)(T_out K)^T) per head: (N, heads, HW, L), each pixel's weights over the tokens."""
+        queries = rearrange(self.Q_T_to_X(X_in), "n (h d) y x -> n h (y x) d", h=self.heads)
+        keys = rearrange(self.K_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
+        logits = einsum(queries, keys, "n h hw d, n h l d -> n h hw l")
+        if self.scaled:
+            logits = logits / math.sqrt(self.C // self.heads)
+        return logits.softmax(dim=-1)
+
+    def forward(self, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
+        check_feature_map(X_in, self.C)
+        check_tokens(T_out, None, self.CT, name="output tokens T_out")
+        values = rearrange(self.V_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
+        fused = einsum(self.attention(X_in, T_out), values, "n h hw l, n h l d -> n h hw d")
+        return X_in + rearrange(fused, "n h (y x) d -> n (h d) y x", y=X_in.shape[2])

@@ -1,0 +1,114 @@
+r"""Tokenizers: a feature map X ∈ R^{H×W×C} in, L visual tokens T ∈ R^{L×CT} out.
+
+Static tokenization, equation (1), with X̄ ∈ R^{HW×C} the feature map with its spatial axes merged:
+
+    A = softmax_HW(X̄ W_A^T) ∈ R^{HW×L}        T = A^T (X̄ W_V) = (A^T X̄) W_V ∈ R^{L×CT}
+
+Each column A[:, l] is a softmax over the HW pixels, so token l is a weighted average of the pixels (the
+paper's reading of equation (1)). W_A ∈ R^{L×C} is a learned filter bank that splits the map into L regions.
+Because A^T (X̄ W_V) = (A^T X̄) W_V, the value weight is applied after pooling: the same tokens for L·C·CT
+multiply-adds instead of HW·C·CT (Listing 1 orders it the same way).
+
+Position encoding, equation (2): P ∈ R^{L×Cp} is computed from A (see :mod:`vtlab.vt.position`) and
+concatenated along the channels before W_V, which then has C + Cp input channels:
+T = [A^T X̄ ‖ P] W_V. Without position encoding this is exactly equation (1).
+
+Dynamic tokenization, equation (5): the filter is computed from half of the previous layer's tokens,
+
+    T_in = [T_in,a ; T_in,b]    W_A = T_in,a W_{T→WA} ∈ R^{L/2×C}
+    T'_in = concat_L(T_in,b, tokenizer(W_A, X_in))
+
+so each layer renews L/2 tokens and carries the other L/2 over.
+
+Multi-head (Appendix A): with h heads, the channels of X̄ and of W_A are split into h groups of C/h and each
+head computes its own coefficients A_h, pooling its own channel group. With ``scaled=True`` the logits are
+divided by sqrt(C/h) (Listing 1); ``heads=1, scaled=False`` is the literal equation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import einsum, rearrange
+from torch import nn
+
+from .._checks import check_divisible, check_feature_map, check_positive, check_tokens
+from .pointwise import TokenConv
+from .position import PositionEncoder
+
+
+class _Tokenizer(nn.Module):
+    """What static and dynamic tokenizers share: from a filter W_A to coefficients A and tokens T."""
+
+    def __init__(self, C: int, CT: int, heads: int, position_encoding: bool, scaled: bool,
+                 position_size: int, position_downsample: int):
+        check_positive(C=C, CT=CT, heads=heads)
+        check_divisible("C", C, "heads", heads)
+        super().__init__()
+        self.C, self.CT, self.heads, self.scaled = C, CT, heads, scaled
+        self.position_encoder = (
+            PositionEncoder(heads, position_size, position_downsample) if position_encoding else None
+        )
+        Cp = self.position_encoder.Cp if position_encoding else 0
+        self.W_V = TokenConv(C + Cp, CT)
+
+    def coefficients(self, X: torch.Tensor, W_A: torch.Tensor) -> torch.Tensor:
+        """A = softmax_HW(X̄ W_A^T), per head: X (N, C, H, W), W_A (N, L, C) → A (N, heads, HW, L)."""
+        X_bar = rearrange(X, "n (h d) y x -> n h (y x) d", h=self.heads)
+        W_A = rearrange(W_A, "n l (h d) -> n h l d", h=self.heads)
+        logits = einsum(X_bar, W_A, "n h hw d, n h l d -> n h hw l")
+        if self.scaled:
+            logits = logits / math.sqrt(self.C // self.heads)
+        return logits.softmax(dim=2)  # over the HW pixels: each token is a weighted average
+
+    def tokens(self, X: torch.Tensor, W_A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """T = [A^T X̄ ‖ P] W_V → (T (N, L, CT), A (N, heads, HW, L))."""
+        A = self.coefficients(X, W_A)
+        X_bar = rearrange(X, "n (h d) y x -> n h (y x) d", h=self.heads)
+        pooled = rearrange(einsum(A, X_bar, "n h hw l, n h hw d -> n h l d"), "n h l d -> n l (h d)")
+        if self.position_encoder is not None:
+            P = self.position_encoder(A, X.shape[-2:])
+            pooled = torch.cat([pooled, P], dim=2)
+        return self.W_V(pooled), A
+
+
+class StaticTokenizer(_Tokenizer):
+    """Equation (1) (+ (2)): L tokens from a learned filter W_A ∈ R^{L×C}.
+
+    forward(X (N, C, H, W)) → T (N, L, CT), A (N, heads, HW, L).
+    """
+
+    def __init__(self, C: int, CT: int, L: int, heads: int = 1, position_encoding: bool = True,
+                 scaled: bool = True, position_size: int = 12, position_downsample: int = 1):
+        check_positive(L=L)
+        super().__init__(C, CT, heads, position_encoding, scaled, position_size, position_downsample)
+        self.L = L
+        self.W_A = nn.Parameter(torch.randn(L, C) / math.sqrt(C))
+
+    def forward(self, X: torch.Tensor, T_in: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        check_feature_map(X, self.C)
+        return self.tokens(X, self.W_A.expand(X.shape[0], -1, -1))
+
+
+class DynamicTokenizer(_Tokenizer):
+    """Equation (5): keep T_in,b, renew T_in,a's half from the filter W_A = T_in,a W_{T→WA}.
+
+    forward(X (N, C, H, W), T_in (N, L, CT)) → T'_in (N, L, CT), A (N, heads, HW, L/2).
+    """
+
+    def __init__(self, C: int, CT: int, L: int, heads: int = 1, position_encoding: bool = True,
+                 scaled: bool = True, position_size: int = 12, position_downsample: int = 1):
+        check_positive(L=L)
+        if L % 2:
+            raise ValueError(f"dynamic tokenization splits the L tokens into halves: expected an even L, got L={L}")
+        super().__init__(C, CT, heads, position_encoding, scaled, position_size, position_downsample)
+        self.L = L
+        self.W_T_to_WA = TokenConv(CT, C)
+
+    def forward(self, X: torch.Tensor, T_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check_feature_map(X, self.C)
+        check_tokens(T_in, self.L, self.CT, name="input tokens T_in")
+        T_a, T_b = T_in.chunk(2, dim=1)
+        new_tokens, A = self.tokens(X, self.W_T_to_WA(T_a))
+        return torch.cat([T_b, new_tokens], dim=1), A
