@@ -1,0 +1,142 @@
+"""The paper's cost tables beside vtlab's own counts: what ``vtlab cost`` prints.
+
+Each ``*_comparison`` function returns a :class:`Comparison` (a titled table of rows), computed by building
+the models and counting them; nothing here is copied from the paper except the "paper" columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+import torch
+
+from ..models import create_model
+from ..vt import NonLocalBlock, Transformer
+from . import paper
+from .counting import count_macs, count_params, macs_by_module
+
+DEPTHS = ("18", "34", "50", "101")
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """MACs and parameters of a whole model and of its stage 5 (``layer4``, or the VT stage ``vt``)."""
+
+    macs: int
+    params: int
+    stage5_macs: int
+    stage5_params: int
+
+
+@dataclass
+class Comparison:
+    """A titled table: ``columns`` names, ``rows`` of values (numbers already rounded for display)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "columns": self.columns, "rows": self.rows, "notes": self.notes}
+
+    def format(self) -> str:
+        cells = [self.columns] + [["" if v is None else str(v) for v in row] for row in self.rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
+        lines = [self.title, "  ".join(c.rjust(w) for c, w in zip(self.columns, widths, strict=True))]
+        lines.append("  ".join("-" * w for w in widths))
+        lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells[1:]]
+        return "\n".join(lines + [f"  {note}" for note in self.notes])
+
+
+def relative_error(ours: float, theirs: float) -> float:
+    """(ours - theirs) / theirs, in percent."""
+    return 100.0 * (ours - theirs) / theirs
+
+
+@cache
+def _cost(name: str, options: tuple[tuple[str, bool], ...] = ()) -> ModelCost:
+    model = create_model(name, **dict(options))
+    by_module = macs_by_module(model, 224)
+    stage5 = "vt" if name.startswith("vt_") else "layer4"
+    return ModelCost(by_module[""], count_params(model), by_module[stage5], count_params(getattr(model, stage5)))
+
+
+def model_cost(name: str, **options: bool) -> ModelCost:
+    """Cost of a registered ImageNet model at 224×224 (cached), with VT options such as ``dynamic=False``."""
+    return _cost(name, tuple(sorted(options.items())))
+
+
+def _pct(x: float) -> str:
+    return f"{x:+.1f}%"
+
+
+def table1_comparison() -> Comparison:
+    rows = []
+    for depth in DEPTHS:
+        for name in (f"resnet{depth}", f"vt_resnet{depth}"):
+            ref, ours = paper.table1(name), model_cost(name)
+            macs, params = ours.macs / 1e9, ours.params / 1e6
+            rows.append([name, ref.macs_g, round(macs, 3), _pct(relative_error(macs, ref.macs_g)),
+                         ref.params_m, round(params, 2), _pct(relative_error(params, ref.params_m))])
+    return Comparison("Table 1: MACs (G) and parameters (M) at 224x224",
+                      ["model", "paper MACs", "vtlab MACs", "err", "paper params", "vtlab params", "err"], rows,
+                      ["targets: VT-ResNet MACs within 5%, params within 15%"])
+
+
+def table2_comparison() -> Comparison:
+    rows = []
+    for depth in DEPTHS:
+        base, vt, ref = model_cost(f"resnet{depth}"), model_cost(f"vt_resnet{depth}"), paper.TABLE2[f"resnet{depth}"]
+        ours = {"macs_total": base.macs / vt.macs, "macs_stage5": base.stage5_macs / vt.stage5_macs,
+                "params_total": base.params / vt.params, "params_stage5": base.stage5_params / vt.stage5_params}
+        rows.append([f"R-{depth}"] + [v for key in ref for v in (f"{ref[key]}x", f"{ours[key]:.2f}x")])
+    return Comparison("Table 2: baseline / VT ratios, whole model and stage 5",
+                      ["model", "MACs total paper", "vtlab", "MACs stage-5 paper", "vtlab",
+                       "params total paper", "vtlab", "params stage-5 paper", "vtlab"], rows,
+                      ["stage 5: ResNet layer4 vs vtlab's VT stage (channel adapter + VT blocks), heads excluded"])
+
+
+def table3_comparison() -> Comparison:
+    rows = []
+    for base_row in (r for r in paper.TABLE3 if r.ablation == "base"):
+        base = model_cost(base_row.model)
+        for row in (r for r in paper.TABLE3 if r.model == base_row.model and r.ablation != "base"):
+            ours = model_cost(row.model, **paper.ABLATIONS[row.ablation])
+            d_macs = (row.macs_g - base_row.macs_g) * 1e3, (ours.macs - base.macs) / 1e6
+            d_params = row.params_m - base_row.params_m, (ours.params - base.params) / 1e6
+            same_sign = all((a > 0) == (b > 0) for a, b in (d_macs, d_params))
+            rows.append([row.model, row.ablation, round(d_macs[0]), round(d_macs[1], 1), round(d_params[0], 2),
+                         round(d_params[1], 3), "yes" if same_sign else "NO"])
+    return Comparison("Table 3: ablation deltas against each model's base",
+                      ["model", "ablation", "paper dMACs (M)", "vtlab dMACs (M)", "paper dParams (M)",
+                       "vtlab dParams (M)", "same sign"], rows,
+                      ["-TF: transformer -> point-wise 1D conv; -PE: no position encoding; -DT: all tokenizers static"])
+
+
+def section32_comparison() -> Comparison:
+    s = paper.SECTION_3_2
+    C, L, H, W = int(s["C"]), int(s["L"]), int(s["H"]), int(s["W"])
+    transformer = count_macs(Transformer(C, heads=1, kqv_groups=1), inputs=torch.zeros(1, L, C)) / 1e6
+    nonlocal_ = count_macs(NonLocalBlock(C), inputs=torch.zeros(1, C, H, W)) / 1e6
+    rows = [[f"transformer, L={L} tokens", s["transformer_macs_m"], round(transformer, 2),
+             _pct(relative_error(transformer, s["transformer_macs_m"]))],
+            [f"non-local, {H}x{W} pixels", s["nonlocal_macs_m"], round(nonlocal_, 2),
+             _pct(relative_error(nonlocal_, s["nonlocal_macs_m"]))],
+            ["ratio", round(s["nonlocal_macs_m"] / s["transformer_macs_m"], 2), round(nonlocal_ / transformer, 2), ""]]
+    return Comparison(f"Section 3.2: equation (3) on tokens vs on pixels (C=CT={C}), MACs (M)",
+                      ["operator", "paper", "vtlab", "err"], rows,
+                      ["formula: 3*C^2*n + 1.5*n^2*C for n tokens or pixels; target within 3%"])
+
+
+COMPARISONS = {"1": table1_comparison, "2": table2_comparison, "3": table3_comparison, "3.2": section32_comparison}
+
+
+def cost_report(tables: list[str] | None = None) -> list[Comparison]:
+    """The comparisons named in ``tables`` (keys of :data:`COMPARISONS`), all by default."""
+    tables = list(COMPARISONS) if tables is None else tables
+    unknown = [t for t in tables if t not in COMPARISONS]
+    if unknown:
+        raise ValueError(f"unknown table(s) {unknown}; expected some of {list(COMPARISONS)}")
+    return [COMPARISONS[t]() for t in tables]
