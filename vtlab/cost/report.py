@@ -86,15 +86,17 @@ def table1_comparison() -> Comparison:
 
 
 def table2_comparison() -> Comparison:
+    labels = {"macs_total": "MACs, total", "macs_stage5": "MACs, stage 5",
+              "params_total": "params, total", "params_stage5": "params, stage 5"}
     rows = []
     for depth in DEPTHS:
         base, vt, ref = model_cost(f"resnet{depth}"), model_cost(f"vt_resnet{depth}"), paper.TABLE2[f"resnet{depth}"]
         ours = {"macs_total": base.macs / vt.macs, "macs_stage5": base.stage5_macs / vt.stage5_macs,
                 "params_total": base.params / vt.params, "params_stage5": base.stage5_params / vt.stage5_params}
-        rows.append([f"R-{depth}"] + [v for key in ref for v in (f"{ref[key]}x", f"{ours[key]:.2f}x")])
-    return Comparison("Table 2: baseline / VT ratios, whole model and stage 5",
-                      ["model", "MACs total paper", "vtlab", "MACs stage-5 paper", "vtlab",
-                       "params total paper", "vtlab", "params stage-5 paper", "vtlab"], rows,
+        rows += [[f"R-{depth}", labels[key], ref[key], round(ours[key], 2), _pct(relative_error(ours[key], ref[key]))]
+                 for key in labels]
+    return Comparison("Table 2: baseline / VT ratios (x), whole model and stage 5",
+                      ["model", "ratio of", "paper", "vtlab", "err"], rows,
                       ["stage 5: ResNet layer4 vs vtlab's VT stage (channel adapter + VT blocks), heads excluded"])
 
 
@@ -107,11 +109,12 @@ def table3_comparison() -> Comparison:
             d_macs = (row.macs_g - base_row.macs_g) * 1e3, (ours.macs - base.macs) / 1e6
             d_params = row.params_m - base_row.params_m, (ours.params - base.params) / 1e6
             same_sign = all((a > 0) == (b > 0) for a, b in (d_macs, d_params))
-            rows.append([row.model, row.ablation, round(d_macs[0]), round(d_macs[1], 1), round(d_params[0], 2),
-                         round(d_params[1], 3), "yes" if same_sign else "NO"])
+            rows.append([row.model, row.ablation, round(d_macs[0]), round(d_macs[1], 1),
+                         _pct(relative_error(d_macs[1], d_macs[0])), round(d_params[0], 2), round(d_params[1], 3),
+                         _pct(relative_error(d_params[1], d_params[0])), "yes" if same_sign else "NO"])
     return Comparison("Table 3: ablation deltas against each model's base",
-                      ["model", "ablation", "paper dMACs (M)", "vtlab dMACs (M)", "paper dParams (M)",
-                       "vtlab dParams (M)", "same sign"], rows,
+                      ["model", "ablation", "paper dMACs (M)", "vtlab", "err", "paper dParams (M)", "vtlab", "err",
+                       "same sign"], rows,
                       ["-TF: transformer -> point-wise 1D conv; -PE: no position encoding; -DT: all tokenizers static"])
 
 
