@@ -59,7 +59,7 @@ class VTResNet(nn.Module):
         self.load_state_dict({k: state_dict[k] for k in own}, strict=False)
         return sorted(own)
 
-    def forward_features(self, x: torch.Tensor, return_coefficients: bool = False):
+    def forward_features(self, x: torch.Tensor, return_coefficients: bool = False) -> tuple:
         check_image_batch(x)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer3(self.layer2(self.layer1(x)))

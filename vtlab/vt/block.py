@@ -87,7 +87,8 @@ class VisualTransformerBlock(nn.Module):
                                        kv_groups=c.kv_groups, scaled=c.scaled)
             self.feature_norm = nn.BatchNorm2d(c.C)
 
-    def forward(self, X_in: torch.Tensor, T_prev: torch.Tensor | None = None):
+    def forward(self, X_in: torch.Tensor,
+                T_prev: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         T_in, A = self.tokenizer(X_in, T_prev)
         T_out = self.transformer_norm(self.transformer(self.token_norm(T_in)))
         if self.projector is None:
@@ -118,7 +119,7 @@ class VisualTransformer(nn.Module):
                                    project=project_last or i < config.depth - 1)
             for i in range(config.depth))
 
-    def forward(self, X: torch.Tensor, return_coefficients: bool = False):
+    def forward(self, X: torch.Tensor, return_coefficients: bool = False) -> tuple:
         check_feature_map(X, self.in_channels, name="input feature map")
         X, T, coefficients = self.adapter(X), None, []
         for block in self.blocks:

@@ -3,31 +3,51 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
-from einops import rearrange
+import torch.nn.functional as F
+from einops import einsum, rearrange
 from torch import nn
 
 from .._checks import check_divisible
 
 
-class TokenConv(nn.Conv1d):
+class TokenConv(nn.Module):
     """Point-wise 1D convolution over tokens laid out as the paper writes them, T ∈ R^{L×C_in} → R^{L×C_out}.
 
     Shapes: (N, L, C_in) → (N, L, C_out). With ``groups=1`` this is ``T @ W`` for W ∈ R^{C_in×C_out}
-    (see :meth:`matrix`), the form every equation in the paper uses.
+    (see :meth:`matrix`), the form every equation in the paper uses. Computed as a matrix product (a
+    convolution kernel over a handful of tokens is needlessly slow); the weight is stored like a Conv1d's,
+    (C_out, C_in / groups), and initialised the same way.
     """
 
     def __init__(self, in_channels: int, out_channels: int, groups: int = 1, bias: bool = False):
         check_divisible("in_channels", in_channels, "groups", groups)
         check_divisible("out_channels", out_channels, "groups", groups)
-        super().__init__(in_channels, out_channels, kernel_size=1, groups=groups, bias=bias)
+        super().__init__()
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        bound = 1 / math.sqrt(in_channels // groups)
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, T: torch.Tensor) -> torch.Tensor:
-        return rearrange(super().forward(rearrange(T, "n l c -> n c l")), "n c l -> n l c")
+        if self.groups == 1:
+            return F.linear(T, self.weight, self.bias)
+        per_group = einsum(rearrange(T, "n l (g i) -> n l g i", g=self.groups),
+                           rearrange(self.weight, "(g o) i -> g o i", g=self.groups), "n l g i, g o i -> n l g o")
+        out = rearrange(per_group, "n l g o -> n l (g o)")
+        return out if self.bias is None else out + self.bias
 
     def matrix(self) -> torch.Tensor:
         """The weight as the paper's matrix W ∈ R^{C_in×C_out} (block-diagonal when grouped)."""
         return _as_matrix(self.weight, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, groups={self.groups}, bias={self.bias is not None}"
 
 
 class PixelConv(nn.Conv2d):

@@ -39,16 +39,20 @@ class Projector(nn.Module):
 
     def attention(self, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
         """softmax((X̄_in Q)(T_out K)^T) per head: (N, heads, HW, L), each pixel's weights over the tokens."""
-        queries = rearrange(self.Q_T_to_X(X_in), "n (h d) y x -> n h (y x) d", h=self.heads)
-        keys = rearrange(self.K_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
-        logits = einsum(queries, keys, "n h hw d, n h l d -> n h hw l")
-        if self.scaled:
-            logits = logits / math.sqrt(self.C // self.heads)
-        return logits.softmax(dim=-1)
+        return self._attention(X_in, T_out).transpose(2, 3)
 
     def forward(self, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
         check_feature_map(X_in, self.C)
         check_tokens(T_out, None, self.CT, name="output tokens T_out")
         values = rearrange(self.V_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
-        fused = einsum(self.attention(X_in, T_out), values, "n h hw l, n h l d -> n h hw d")
-        return X_in + rearrange(fused, "n h (y x) d -> n (h d) y x", y=X_in.shape[2])
+        fused = einsum(self._attention(X_in, T_out), values, "n h l hw, n h l d -> n h d hw")
+        return X_in + rearrange(fused, "n h d (y x) -> n (h d) y x", y=X_in.shape[2])
+
+    def _attention(self, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
+        """The attention transposed, (N, heads, L, HW): the layout in which no copy of the map is made."""
+        queries = rearrange(self.Q_T_to_X(X_in), "n (h d) y x -> n h d (y x)", h=self.heads)
+        keys = rearrange(self.K_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
+        if self.scaled:  # scaling the L keys rather than the HW×L logits: the same product
+            keys = keys / math.sqrt(self.C // self.heads)
+        logits = einsum(keys, queries, "n h l d, n h d hw -> n h l hw")
+        return logits.softmax(dim=2)  # over the L tokens

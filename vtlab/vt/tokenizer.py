@@ -55,28 +55,36 @@ class _Tokenizer(nn.Module):
 
     def coefficients(self, X: torch.Tensor, W_A: torch.Tensor) -> torch.Tensor:
         """A = softmax_HW(X̄ W_A^T), per head: X (N, C, H, W), W_A (N, L, C) → A (N, heads, HW, L)."""
-        X_bar = rearrange(X, "n (h d) y x -> n h (y x) d", h=self.heads)
-        W_A = rearrange(W_A, "n l (h d) -> n h l d", h=self.heads)
-        logits = einsum(X_bar, W_A, "n h hw d, n h l d -> n h hw l")
-        if self.scaled:
-            logits = logits / math.sqrt(self.C // self.heads)
-        return logits.softmax(dim=2)  # over the HW pixels: each token is a weighted average
+        return self._coefficients(self._per_head(X), W_A).transpose(2, 3)
 
     def tokens(self, X: torch.Tensor, W_A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """T = [A^T X̄ ‖ P] W_V → (T (N, L, CT), A (N, heads, HW, L))."""
-        A = self.coefficients(X, W_A)
-        X_bar = rearrange(X, "n (h d) y x -> n h (y x) d", h=self.heads)
-        pooled = rearrange(einsum(A, X_bar, "n h hw l, n h hw d -> n h l d"), "n h l d -> n l (h d)")
+        X_bar = self._per_head(X)
+        A_T = self._coefficients(X_bar, W_A)  # A^T, (N, heads, L, HW)
+        pooled = rearrange(einsum(A_T, X_bar, "n h l hw, n h d hw -> n h l d"), "n h l d -> n l (h d)")
+        A = A_T.transpose(2, 3)
         if self.position_encoder is not None:
             P = self.position_encoder(A, X.shape[-2:])
             pooled = torch.cat([pooled, P], dim=2)
         return self.W_V(pooled), A
 
+    def _per_head(self, X: torch.Tensor) -> torch.Tensor:
+        """X̄ split into heads, kept channels-first so that no copy is made: (N, heads, C/heads, HW)."""
+        return rearrange(X, "n (h d) y x -> n h d (y x)", h=self.heads)
+
+    def _coefficients(self, X_bar: torch.Tensor, W_A: torch.Tensor) -> torch.Tensor:
+        W_A = rearrange(W_A, "n l (h d) -> n h l d", h=self.heads)
+        if self.scaled:  # scaling the small filter rather than the HW×L logits: the same product
+            W_A = W_A / math.sqrt(self.C // self.heads)
+        logits = einsum(W_A, X_bar, "n h l d, n h d hw -> n h l hw")
+        return logits.softmax(dim=-1)  # over the HW pixels: each token is a weighted average
+
 
 class StaticTokenizer(_Tokenizer):
     """Equation (1) (+ (2)): L tokens from a learned filter W_A ∈ R^{L×C}.
 
-    forward(X (N, C, H, W)) → T (N, L, CT), A (N, heads, HW, L).
+    forward(X (N, C, H, W)) → T (N, L, CT), A (N, heads, HW, L). A second argument (previous tokens) is
+    accepted and ignored, so that static and dynamic tokenizers are called alike.
     """
 
     def __init__(self, C: int, CT: int, L: int, heads: int = 1, position_encoding: bool = True,
