@@ -1,0 +1,92 @@
+"""Datasets: the embedded offline ones (``shapes``, ``digits``) and real loaders (CIFAR, ImageNet-style
+folders), behind one entry point, :func:`create_dataset`.
+
+``data`` names a dataset: ``"shapes"``, ``"digits"``, ``"cifar10:ROOT"``, ``"cifar100:ROOT"``, or the path of an
+ImageNet-style folder tree (ROOT/train/<class>/<image>, ROOT/val/<class>/<image>).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+from .cifar import CIFARDataset
+from .digits import DigitsDataset
+from .folders import ImageFolderDataset
+from .shapes import SHAPES, ShapesDataset
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+AUGMENTS = ("none", "flip", "autoaugment")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a training run needs to know about a dataset before loading it."""
+
+    kind: str  # "shapes", "digits", "cifar10", "cifar100" or "folder"
+    root: str | None
+    image_size: int  # native (tensor datasets) or default crop (folders)
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    flips: bool  # whether a horizontal flip keeps the label
+
+
+def parse_data(data: str) -> DataSpec:
+    """Read a ``--data`` value (see the module docstring)."""
+    kind, _, root = data.partition(":")
+    if kind == "shapes":
+        return DataSpec("shapes", None, 64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), True)
+    if kind == "digits":
+        return DataSpec("digits", None, 32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), False)
+    if kind in ("cifar10", "cifar100"):
+        if not root:
+            raise ValueError(f"expected {kind}:ROOT naming the folder that holds the CIFAR files, got {data!r}")
+        return DataSpec(kind, root, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), True)
+    if Path(data).expanduser().is_dir():
+        return DataSpec("folder", data, 224, IMAGENET_MEAN, IMAGENET_STD, True)
+    raise ValueError(f"unknown data {data!r}; expected 'shapes', 'digits', 'cifar10:ROOT', 'cifar100:ROOT' "
+                     f"or an existing folder laid out as ROOT/train/<class>/<image>")
+
+
+def classification_transform(spec: DataSpec, train: bool, image_size: int | None = None, augment: str = "none"):
+    """uint8 image (or PIL for folders) → normalised float tensor, with the recipe's augmentation if ``train``."""
+    if augment not in AUGMENTS:
+        raise ValueError(f"unknown augment {augment!r}; expected one of {AUGMENTS}")
+    size = image_size or spec.image_size
+    steps: list = [v2.ToImage()]
+    if spec.kind == "folder":
+        steps += [v2.RandomResizedCrop(size, antialias=True)] if train else \
+                 [v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size)]
+    elif size != spec.image_size:
+        steps.append(v2.Resize((size, size), antialias=True))
+    if train and augment != "none" and spec.flips:
+        steps.append(v2.RandomHorizontalFlip())
+    if train and augment == "autoaugment":
+        steps.append(v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET))
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(spec.mean, spec.std)]
+    return v2.Compose(steps)
+
+
+def create_dataset(data: str, split: str = "train", image_size: int | None = None, augment: str = "none",
+                   seed: int = 0, download: bool = False, length: int | None = None) -> Dataset:
+    """A classification dataset with its transform; it has ``num_classes`` and ``classes`` attributes.
+
+    ``length`` limits the embedded ``shapes`` dataset's size; ``download`` lets CIFAR fetch its archive.
+    """
+    spec = parse_data(data)
+    transform = classification_transform(spec, split == "train", image_size, augment)
+    if spec.kind == "shapes":
+        return ShapesDataset(split, size=spec.image_size, length=length, seed=seed, transform=transform)
+    if spec.kind == "digits":
+        return DigitsDataset(split, size=spec.image_size, seed=seed, transform=transform)
+    if spec.kind in ("cifar10", "cifar100"):
+        return CIFARDataset(spec.root, spec.kind, split, download=download, transform=transform)
+    return ImageFolderDataset(spec.root, split, transform=transform)
+
+
+__all__ = ["AUGMENTS", "SHAPES", "CIFARDataset", "DataSpec", "DigitsDataset", "ImageFolderDataset",
+           "ShapesDataset", "classification_transform", "create_dataset", "parse_data"]
