@@ -8,7 +8,8 @@ import vtlab
 from vtlab.models import VT_CONFIGS, VTResNet
 from vtlab.vt import StaticTokenizer, TokenConv, Transformer, VTConfig
 
-ALL = ["resnet18", "resnet34", "resnet50", "resnet101", "vt_resnet18", "vt_resnet34", "vt_resnet50", "vt_resnet101"]
+ALL = ["resnet18", "resnet34", "resnet50", "resnet101", "vt_resnet18", "vt_resnet34", "vt_resnet50", "vt_resnet101",
+       "resnet_mini", "vt_resnet_mini"]
 
 
 def test_registry_lists_baselines_and_vt_resnets():

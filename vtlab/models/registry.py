@@ -8,14 +8,32 @@ from collections.abc import Callable
 from torch import nn
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+_INPUT_SIZES: dict[str, int] = {}
 
 
-def register_model(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    """Decorator: register ``builder`` under its function name."""
-    if builder.__name__ in _BUILDERS:
-        raise ValueError(f"a model named {builder.__name__!r} is already registered")
-    _BUILDERS[builder.__name__] = builder
-    return builder
+def register_model(builder: Callable[..., nn.Module] | None = None, *, input_size: int = 224):
+    """Decorator, bare or with ``input_size`` (the image size the model is meant for): register ``builder``
+    under its function name."""
+
+    def register(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if builder.__name__ in _BUILDERS:
+            raise ValueError(f"a model named {builder.__name__!r} is already registered")
+        _BUILDERS[builder.__name__] = builder
+        _INPUT_SIZES[builder.__name__] = input_size
+        return builder
+
+    return register(builder) if builder is not None else register
+
+
+def model_input_size(name: str) -> int:
+    """The image size a registered model is meant for (224 for the ImageNet models)."""
+    _check_known(name)
+    return _INPUT_SIZES[name]
+
+
+def _check_known(name: str) -> None:
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(list_models())}")
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -25,6 +43,5 @@ def list_models(pattern: str = "*") -> list[str]:
 
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build the registered model ``name``; keyword arguments go to its builder (e.g. ``num_classes``)."""
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(list_models())}")
+    _check_known(name)
     return _BUILDERS[name](**kwargs)

@@ -18,12 +18,40 @@ from ..vt.block import VisualTransformer, VTConfig
 from .registry import register_model
 
 
+def narrow_resnet(net: torchvision.models.ResNet, block: type[BasicBlock | Bottleneck], layers: list[int],
+                  width: int, small_stem: bool) -> None:
+    """Rebuild a torchvision ResNet in place with stage widths width·(1, 2, 4, 8) (torchvision's own blocks) and,
+    for small images, a 3×3 stride-1 stem without max-pool; re-initialised as torchvision initialises."""
+    net.inplanes = width
+    net.conv1 = (nn.Conv2d(3, width, 3, stride=1, padding=1, bias=False) if small_stem
+                 else nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False))
+    net.bn1 = nn.BatchNorm2d(width)
+    if small_stem:
+        net.maxpool = nn.Identity()
+    for i, blocks in enumerate(layers):
+        setattr(net, f"layer{i + 1}", net._make_layer(block, width * 2**i, blocks, stride=1 if i == 0 else 2))
+    net.fc = nn.Linear(8 * width * block.expansion, net.fc.out_features)
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
 class ResNet(torchvision.models.ResNet):
-    """torchvision's ResNet, with the input checked (N, 3, H >= 32, W >= 32)."""
+    """torchvision's ResNet, with the input checked (N, 3, H >= 32, W >= 32), optional dropout before the
+    classifier, and optionally narrower (``width``) with a small-image stem (``small_stem``)."""
+
+    def __init__(self, block: type[BasicBlock | Bottleneck], layers: list[int], num_classes: int = 1000,
+                 dropout: float = 0.0, width: int = 64, small_stem: bool = False):
+        super().__init__(block, layers, num_classes=num_classes)
+        if width != 64 or small_stem:
+            narrow_resnet(self, block, layers, width, small_stem)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x)
-        return super().forward(x)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
 
 
 class VTResNet(nn.Module):
@@ -36,13 +64,15 @@ class VTResNet(nn.Module):
     """
 
     def __init__(self, block: type[BasicBlock | Bottleneck], layers: list[int], vt: VTConfig,
-                 num_classes: int = 1000, dropout: float = 0.0):
+                 num_classes: int = 1000, dropout: float = 0.0, width: int = 64, small_stem: bool = False):
         super().__init__()
         resnet = torchvision.models.ResNet(block, [*layers, 1])
+        if width != 64 or small_stem:
+            narrow_resnet(resnet, block, [*layers, 1], width, small_stem)
         self.conv1, self.bn1, self.relu, self.maxpool = resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool
         self.layer1, self.layer2, self.layer3 = resnet.layer1, resnet.layer2, resnet.layer3
         # The head reads the tokens only, so the last block needs no projector (Figure 1's last X_out is unused).
-        self.vt = VisualTransformer(256 * block.expansion, vt, project_last=False)
+        self.vt = VisualTransformer(4 * width * block.expansion, vt, project_last=False)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(vt.CT, num_classes)
 
@@ -84,9 +114,9 @@ _LAYERS = {"18": (BasicBlock, [2, 2, 2, 2]), "34": (BasicBlock, [3, 4, 6, 3]),
            "50": (Bottleneck, [3, 4, 6, 3]), "101": (Bottleneck, [3, 4, 23, 3])}
 
 
-def _resnet(resnet_depth: str, num_classes: int) -> ResNet:
+def _resnet(resnet_depth: str, num_classes: int, dropout: float) -> ResNet:
     block, layers = _LAYERS[resnet_depth]
-    return ResNet(block, layers, num_classes=num_classes)
+    return ResNet(block, layers, num_classes=num_classes, dropout=dropout)
 
 
 def _vt_resnet(resnet_depth: str, num_classes: int, dropout: float, **vt_options) -> VTResNet:
@@ -96,23 +126,23 @@ def _vt_resnet(resnet_depth: str, num_classes: int, dropout: float, **vt_options
 
 
 @register_model
-def resnet18(num_classes: int = 1000) -> ResNet:
-    return _resnet("18", num_classes)
+def resnet18(num_classes: int = 1000, dropout: float = 0.0) -> ResNet:
+    return _resnet("18", num_classes, dropout)
 
 
 @register_model
-def resnet34(num_classes: int = 1000) -> ResNet:
-    return _resnet("34", num_classes)
+def resnet34(num_classes: int = 1000, dropout: float = 0.0) -> ResNet:
+    return _resnet("34", num_classes, dropout)
 
 
 @register_model
-def resnet50(num_classes: int = 1000) -> ResNet:
-    return _resnet("50", num_classes)
+def resnet50(num_classes: int = 1000, dropout: float = 0.0) -> ResNet:
+    return _resnet("50", num_classes, dropout)
 
 
 @register_model
-def resnet101(num_classes: int = 1000) -> ResNet:
-    return _resnet("101", num_classes)
+def resnet101(num_classes: int = 1000, dropout: float = 0.0) -> ResNet:
+    return _resnet("101", num_classes, dropout)
 
 
 @register_model
@@ -138,3 +168,24 @@ def vt_resnet50(num_classes: int = 1000, dropout: float = 0.0, **vt_options) -> 
 def vt_resnet101(num_classes: int = 1000, dropout: float = 0.0, **vt_options) -> VTResNet:
     """VT-ResNet-101; see :func:`vt_resnet18` for ``vt_options``."""
     return _vt_resnet("101", num_classes, dropout, **vt_options)
+
+
+# Compact variants for CPU-scale work on 32–64 px images: ResNet-18's layout at a quarter of its width
+# (16, 32, 64, 128 channels) with a 3×3 stride-1 stem and no max-pool, and the VT counterpart with the same
+# stages 1–4 and a stage 5 scaled the same way (C = 128 = ResNet-18's 512 / 4, CT = 2C, L = 8, 4 heads).
+MINI_WIDTH = 16
+MINI_VT = VTConfig(C=128, CT=256, L=8, depth=2, heads=4, kqv_groups=1, query_groups=1, kv_groups=2)
+
+
+@register_model(input_size=64)
+def resnet_mini(num_classes: int = 1000, dropout: float = 0.0) -> ResNet:
+    """ResNet-18's layout at width 16 with a small-image stem."""
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, dropout=dropout, width=MINI_WIDTH,
+                  small_stem=True)
+
+
+@register_model(input_size=64)
+def vt_resnet_mini(num_classes: int = 1000, dropout: float = 0.0, **vt_options) -> VTResNet:
+    """:func:`resnet_mini` with stage 5 replaced by two VT blocks; see :func:`vt_resnet18` for ``vt_options``."""
+    return VTResNet(BasicBlock, [2, 2, 2], MINI_VT.replace(**vt_options), num_classes=num_classes, dropout=dropout,
+                    width=MINI_WIDTH, small_stem=True)
