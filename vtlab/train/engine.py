@@ -1,0 +1,277 @@
+"""The training engine behind ``vtlab train``: a recipe, a model and a dataset in; metrics and checkpoints out.
+
+One code path for every device: CUDA gets bf16 autocast (fp16 with loss scaling where bf16 is missing),
+channels_last and optional ``torch.compile``; the CPU runs in float32. Under ``torchrun`` it runs DDP with a
+distributed sampler (NCCL on GPUs, gloo on CPUs) and, where the recipe asks and the run is on CUDA,
+SyncBatchNorm (PyTorch's DDP rejects it on CPU modules).
+
+A run folder OUT receives ``run.json`` (what was run), ``metrics.csv`` (one row per epoch), ``checkpoint.pt``
+after every epoch and ``model.safetensors`` / ``ema.safetensors``. An interrupted run continues with
+``resume=True``: data order depends only on (seed, epoch) and the RNG state is restored, so on the CPU a
+resumed run ends with the same metrics as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+from tqdm.auto import tqdm
+
+from ..data import create_dataset
+from ..models import create_model
+from .checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_weights, unwrap
+from .distributed import Distributed, all_reduce_sum, init_distributed
+from .recipes import Recipe, get_recipe, lr_factor
+from .regularization import add_stochastic_depth
+
+METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "ema_val_loss", "ema_val_acc", "lr",
+           "images_per_s", "epoch_time_s"]
+
+
+@dataclass
+class TrainConfig:
+    """What ``vtlab train`` takes. ``model`` / ``data`` default to the recipe's; ``epochs``, ``batch_size``
+    (global, over all processes) and ``lr`` (peak, at that batch) override it."""
+
+    recipe: str = "quick"
+    model: str | None = None
+    data: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    out: str = "runs/vtlab"
+    resume: bool = False
+    device: str = "auto"
+    workers: int = 0
+    compile: bool = False
+    image_size: int | None = None
+    train_size: int | None = None  # scenes in the embedded shapes training set
+    download: bool = False
+    progress: bool = True
+    model_options: dict = field(default_factory=dict)  # e.g. {"dynamic": False} for an ablation
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu or auto")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"expected --device auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def build_optimizer(model: nn.Module, recipe: Recipe, lr: float) -> torch.optim.Optimizer:
+    """The recipe's optimizer; no weight decay on biases and normalization weights (1-D parameters)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if recipe.optimizer == "rmsprop":  # TensorFlow-style RMSProp settings, as in the recipes this one follows
+        return torch.optim.RMSprop(groups, lr=lr, alpha=0.9, eps=1e-3, momentum=recipe.momentum)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=recipe.momentum)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}; expected rmsprop, adamw or sgd")
+
+
+def _autocast(device: torch.device):
+    if device.type != "cuda":
+        return nullcontext(), None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return torch.autocast("cuda", dtype=dtype), scaler
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, ctx: Distributed | None = None,
+             channels_last: bool = False) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) over ``loader``, summed across processes."""
+    ctx = ctx or Distributed()
+    model.eval()
+    autocast, _ = _autocast(device)
+    loss_sum = correct = count = 0.0
+    for images, labels in loader:
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast:
+            logits = model(images)
+        loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").item()
+        correct += (logits.argmax(1) == labels).sum().item()
+        count += len(labels)
+    loss_sum, correct, count = all_reduce_sum([loss_sum, correct, count], device, ctx)
+    if count == 0:
+        raise ValueError("the validation set is empty")
+    return loss_sum / count, correct / count
+
+
+def _write_metrics(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRICS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
+
+
+def train(config: TrainConfig) -> list[dict]:
+    """Run (or resume) a training run; returns the metrics rows, one per epoch."""
+    recipe = get_recipe(config.recipe)
+    model_name, data = config.model or recipe.model, config.data or recipe.data
+    if data is None:
+        raise ValueError(f"recipe {recipe.name!r} has no default data: pass --data (e.g. an ImageNet folder)")
+    epochs = config.epochs if config.epochs is not None else recipe.epochs
+    batch_size = config.batch_size or recipe.batch_size
+    device = resolve_device(config.device)
+    ctx = init_distributed(device.type)
+    if device.type == "cuda":
+        device = torch.device("cuda", ctx.local_rank)
+        torch.cuda.set_device(device)
+    if batch_size % ctx.world_size:
+        raise ValueError(f"the batch size {batch_size} must divide evenly over {ctx.world_size} processes")
+    out = Path(config.out)
+    checkpoint_path = out / "checkpoint.pt"
+    if checkpoint_path.exists() and not config.resume:
+        raise ValueError(f"{out} already holds a run ({checkpoint_path}); pass --resume to continue it, "
+                         f"or choose another --out")
+
+    # data: the dataset's content does not depend on the training seed; its order depends on (seed, epoch)
+    train_set = create_dataset(data, "train", config.image_size, recipe.augment, download=config.download,
+                               length=config.train_size)
+    val_set = create_dataset(data, "val", config.image_size, download=config.download)
+    per_process = batch_size // ctx.world_size
+    sampler = DistributedSampler(train_set, ctx.world_size, ctx.rank, shuffle=True, seed=config.seed,
+                                 drop_last=True)
+    loader_options = {"num_workers": config.workers, "pin_memory": device.type == "cuda",
+                      "persistent_workers": config.workers > 0}
+    train_loader = DataLoader(train_set, per_process, sampler=sampler, drop_last=len(train_set) >= batch_size,
+                              **loader_options)
+    val_loader = DataLoader(Subset(val_set, range(ctx.rank, len(val_set), ctx.world_size)), per_process,
+                            **loader_options)
+    if len(train_loader) == 0:
+        raise ValueError(f"the training set ({len(train_set)} images) is smaller than one batch per process")
+
+    # model, regularization, optimizer, schedule
+    torch.manual_seed(config.seed)  # the same initial weights in every process
+    model = create_model(model_name, num_classes=train_set.num_classes, dropout=recipe.dropout,
+                         **config.model_options)
+    add_stochastic_depth(model, recipe.survival)
+    if ctx.enabled and recipe.sync_bn:
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        elif ctx.is_main:  # DistributedDataParallel accepts SyncBatchNorm on GPU modules only
+            print("note: SyncBatchNorm needs CUDA; on the CPU each process keeps its own BatchNorm statistics",
+                  file=sys.stderr)
+    channels_last = device.type == "cuda"
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
+           if recipe.ema_decay else None)
+    _, peak_lr = recipe.scaled_lr(batch_size)
+    peak_lr = config.lr or peak_lr
+    optimizer = build_optimizer(model, recipe, peak_lr)
+    steps_per_epoch = len(train_loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(recipe, step / steps_per_epoch, epochs))
+    autocast, scaler = _autocast(device)
+
+    meta = {"model": model_name, "data": data, "recipe": recipe.name, "num_classes": train_set.num_classes,
+            "seed": config.seed, "model_options": json.dumps(config.model_options, sort_keys=True)}
+    start_epoch, rows = 0, []
+    if config.resume and checkpoint_path.exists():
+        state = load_checkpoint(checkpoint_path)
+        if state["meta"]["model"] != model_name or state["meta"]["num_classes"] != train_set.num_classes:
+            raise ValueError(f"{checkpoint_path} is a checkpoint of {state['meta']['model']} with "
+                             f"{state['meta']['num_classes']} classes; this run is {model_name} with "
+                             f"{train_set.num_classes}")
+        unwrap(model).load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"]["cpu"])
+        if device.type == "cuda" and state["rng"]["cuda"] is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+        start_epoch, rows = state["epoch"], state["metrics"]
+    elif ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        run = {"config": asdict(config), "recipe": asdict(recipe), "batch_size": batch_size, "epochs": epochs,
+               "peak_lr": peak_lr, "world_size": ctx.world_size, "device": str(device), **meta}
+        atomic_write(out / "run.json", lambda tmp: Path(tmp).write_text(json.dumps(run, indent=2)))
+    if config.compile:
+        model = torch.compile(model)
+    trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if ctx.enabled else model
+    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+
+    for epoch in range(start_epoch, epochs):
+        sampler.set_epoch(epoch)
+        trained.train()
+        started, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not (ctx.is_main and config.progress),
+                   leave=False, dynamic_ncols=True)
+        for images, labels in bar:
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                logits = trained(images)
+                loss = criterion(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            scheduler.step()
+            if ema is not None:
+                ema.update_parameters(unwrap(model))
+            loss_sum += loss.item() * len(labels)
+            correct += (logits.argmax(1) == labels).sum().item()
+            seen += len(labels)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        seconds = time.perf_counter() - started
+        loss_sum, correct, seen = all_reduce_sum([loss_sum, correct, seen], device, ctx)
+        val_loss, val_acc = evaluate(trained, val_loader, device, ctx, channels_last)
+        ema_loss, ema_acc = evaluate(ema, val_loader, device, ctx, channels_last) if ema is not None else ("", "")
+        rows.append({"epoch": epoch + 1, "train_loss": round(loss_sum / seen, 6), "train_acc": round(correct / seen, 6),
+                     "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
+                     "ema_val_loss": ema_loss if ema is None else round(ema_loss, 6),
+                     "ema_val_acc": ema_acc if ema is None else round(ema_acc, 6),
+                     "lr": round(optimizer.param_groups[0]["lr"], 8), "images_per_s": round(seen / seconds, 1),
+                     "epoch_time_s": round(seconds, 2)})
+        if ctx.is_main:
+            state = {"model": unwrap(model).state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "scaler": scaler.state_dict() if scaler is not None else None,
+                     "rng": {"cpu": torch.get_rng_state(),
+                             "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
+                     "epoch": epoch + 1, "meta": meta, "metrics": rows}
+            save_checkpoint(checkpoint_path, state)
+            save_weights(model, out / "model.safetensors")
+            if ema is not None:
+                save_weights(ema.module, out / "ema.safetensors")
+            _write_metrics(out / "metrics.csv", rows)
+            if config.progress:
+                r = rows[-1]
+                print(f"epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.3f}, "
+                      f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.3f}, {r['images_per_s']:.0f} images/s",
+                      flush=True)
+    return rows
