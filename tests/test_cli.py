@@ -19,7 +19,7 @@ def test_console_script_points_at_main():
     assert script.load() is main
 
 
-@pytest.mark.parametrize("command", [[], ["cost"], ["models"]])
+@pytest.mark.parametrize("command", [[], ["cost"], ["models"], ["train"], ["eval"], ["reproduce"]])
 def test_help_on_every_subcommand(command):
     result = run(*command, "--help")
     assert result.returncode == 0 and result.stdout.startswith("usage: vtlab")
@@ -28,7 +28,7 @@ def test_help_on_every_subcommand(command):
 
 def test_every_subcommand_is_covered_by_the_help_test():
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")
-    assert set(subparsers.choices) == {"cost", "models"}
+    assert set(subparsers.choices) == {"cost", "models", "train", "eval", "reproduce"}
 
 
 def test_cost_prints_section_3_2():
