@@ -119,6 +119,8 @@ TABLE4: tuple[SegmentationRow, ...] = (
     SegmentationRow("R-101", "VT-FPN", "LIP", 47.58, 43.6, 2.0),
 )
 TABLE4_INPUT_SIZES: dict[str, tuple[int, int]] = {"COCO-stuff": (800, 1216), "LIP": (473, 473)}
+# Classes predicted on each dataset (Section 5.3: 91 stuff classes; LIP: background + 19 parts).
+TABLE4_CLASSES: dict[str, int] = {"COCO-stuff": 91, "LIP": 20}
 
 # Table 5: stage 5 of each VT-ResNet, at 14×14 (stages 1–4 are the ResNet's own).
 TABLE5: dict[str, dict[str, int]] = {

@@ -12,6 +12,7 @@ from functools import cache
 import torch
 
 from ..models import create_model
+from ..models.fpn import BACKBONES, ResNetFeatures
 from ..vt import NonLocalBlock, Transformer
 from . import paper
 from .counting import count_macs, count_params, macs_by_module
@@ -133,7 +134,61 @@ def section32_comparison() -> Comparison:
                       ["formula: 3*C^2*n + 1.5*n^2*C for n tokens or pixels; target within 3%"])
 
 
-COMPARISONS = {"1": table1_comparison, "2": table2_comparison, "3": table3_comparison, "3.2": section32_comparison}
+@dataclass(frozen=True)
+class SegmentationCost:
+    """MACs of a segmentation model at one input size: the whole model and its neck ``.fpn`` alone."""
+
+    macs: int
+    fpn_macs: int
+
+
+@cache
+def _segmentation_costs(dataset: str) -> dict[tuple[str, str], SegmentationCost]:
+    """Costs of the four Table 4 models at the dataset's input size, keyed by (backbone, neck).
+
+    ResNet-50 and ResNet-101 give C2–C5 of identical shapes, so the neck and head cost the same on both: the
+    ResNet-101 models are counted as their own backbone plus the ResNet-50 model's neck and head (a test checks
+    that this equals counting them whole), which saves tracing two large models per input size.
+    """
+    size = paper.TABLE4_INPUT_SIZES[dataset]
+    num_classes = paper.TABLE4_CLASSES[dataset]
+    costs = {}
+    backbone101 = macs_by_module(ResNetFeatures(*BACKBONES["101"]), size)[""]
+    for neck in ("FPN", "VT-FPN"):
+        model = create_model(f"{'vt_' if neck == 'VT-FPN' else ''}fpn_resnet50", num_classes=num_classes)
+        by_module = macs_by_module(model, size)
+        costs["R-50", neck] = SegmentationCost(by_module[""], by_module["fpn"])
+        costs["R-101", neck] = SegmentationCost(by_module[""] - by_module["backbone"] + backbone101, by_module["fpn"])
+    return costs
+
+
+def table4_comparison() -> Comparison:
+    rows = []
+    for dataset, (H, W) in paper.TABLE4_INPUT_SIZES.items():
+        costs = _segmentation_costs(dataset)
+        for backbone in ("R-50", "R-101"):
+            ours = {}
+            for neck in ("FPN", "VT-FPN"):
+                ref = next(r for r in paper.TABLE4 if (r.backbone, r.neck, r.dataset) == (backbone, neck, dataset))
+                cost = costs[backbone, neck]
+                fpn, total = cost.fpn_macs / 1e9, cost.macs / 1e9
+                ours[neck] = (ref, fpn, total)
+                rows.append([backbone, f"{dataset} {H}x{W}", neck, ref.fpn_macs_g, round(fpn, 2),
+                             _pct(relative_error(fpn, ref.fpn_macs_g)), ref.total_macs_g, round(total, 1),
+                             _pct(relative_error(total, ref.total_macs_g))])
+            (ref_f, fpn_f, tot_f), (ref_v, fpn_v, tot_v) = ours["FPN"], ours["VT-FPN"]
+            rows.append([backbone, f"{dataset} {H}x{W}", "ratio", round(ref_f.fpn_macs_g / ref_v.fpn_macs_g, 2),
+                         round(fpn_f / fpn_v, 2), "", round(ref_f.total_macs_g / ref_v.total_macs_g, 2),
+                         round(tot_f / tot_v, 2), ""])
+    return Comparison("Table 4: segmentation MACs (G), the neck (.fpn) and the whole model",
+                      ["backbone", "dataset, input", "neck", "paper FPN MACs", "vtlab", "err", "paper total",
+                       "vtlab", "err"], rows,
+                      ["FPN MACs: the neck alone (FPN: lateral 1x1 + top-down + 3x3 convs; VT-FPN: lateral 1x1 + "
+                       "tokenizers + transformer + projectors); targets: within 15%, ratio at least 5x"])
+
+
+COMPARISONS = {"1": table1_comparison, "2": table2_comparison, "3": table3_comparison, "3.2": section32_comparison,
+               "4": table4_comparison}
 
 
 def cost_report(tables: list[str] | None = None) -> list[Comparison]:

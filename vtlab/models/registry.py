@@ -9,17 +9,24 @@ from torch import nn
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _INPUT_SIZES: dict[str, int] = {}
+_TASKS: dict[str, str] = {}
+TASKS = ("classify", "segment")
 
 
-def register_model(builder: Callable[..., nn.Module] | None = None, *, input_size: int = 224):
-    """Decorator, bare or with ``input_size`` (the image size the model is meant for): register ``builder``
-    under its function name."""
+def register_model(builder: Callable[..., nn.Module] | None = None, *, input_size: int = 224,
+                   task: str = "classify"):
+    """Decorator, bare or with ``input_size`` (the image size the model is meant for) and ``task`` ("classify":
+    logits (N, classes); "segment": per-pixel logits (N, classes, H, W)): register ``builder`` under its
+    function name."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
 
     def register(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if builder.__name__ in _BUILDERS:
             raise ValueError(f"a model named {builder.__name__!r} is already registered")
         _BUILDERS[builder.__name__] = builder
         _INPUT_SIZES[builder.__name__] = input_size
+        _TASKS[builder.__name__] = task
         return builder
 
     return register(builder) if builder is not None else register
@@ -29,6 +36,12 @@ def model_input_size(name: str) -> int:
     """The image size a registered model is meant for (224 for the ImageNet models)."""
     _check_known(name)
     return _INPUT_SIZES[name]
+
+
+def model_task(name: str) -> str:
+    """What a registered model predicts: "classify" (one label per image) or "segment" (one per pixel)."""
+    _check_known(name)
+    return _TASKS[name]
 
 
 def _check_known(name: str) -> None:

@@ -19,11 +19,12 @@ from .registry import register_model
 
 
 def narrow_resnet(net: torchvision.models.ResNet, block: type[BasicBlock | Bottleneck], layers: list[int],
-                  width: int, small_stem: bool) -> None:
+                  width: int, small_stem: bool, stem_stride: int = 1) -> None:
     """Rebuild a torchvision ResNet in place with stage widths width·(1, 2, 4, 8) (torchvision's own blocks) and,
-    for small images, a 3×3 stride-1 stem without max-pool; re-initialised as torchvision initialises."""
+    for small images, a 3×3 stem of stride ``stem_stride`` without max-pool; re-initialised as torchvision
+    initialises."""
     net.inplanes = width
-    net.conv1 = (nn.Conv2d(3, width, 3, stride=1, padding=1, bias=False) if small_stem
+    net.conv1 = (nn.Conv2d(3, width, 3, stride=stem_stride, padding=1, bias=False) if small_stem
                  else nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False))
     net.bn1 = nn.BatchNorm2d(width)
     if small_stem:

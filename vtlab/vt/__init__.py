@@ -1,6 +1,7 @@
 """The visual transformer of Section 3: one module per equation, and the block that chains them."""
 
 from .block import VisualTransformer, VisualTransformerBlock, VTConfig
+from .fpn import VTFPN
 from .nonlocal_block import NonLocalBlock
 from .pointwise import PixelConv, TokenConv
 from .position import PositionEncoder
@@ -10,5 +11,5 @@ from .transformer import Transformer
 
 __all__ = [
     "DynamicTokenizer", "NonLocalBlock", "PixelConv", "PositionEncoder", "Projector", "StaticTokenizer",
-    "TokenConv", "Transformer", "VTConfig", "VisualTransformer", "VisualTransformerBlock",
+    "TokenConv", "Transformer", "VTConfig", "VTFPN", "VisualTransformer", "VisualTransformerBlock",
 ]
