@@ -103,14 +103,15 @@ def test_bad_combinations_are_clear_errors(tmp_path, changes, message):
 def test_paper_recipe_runs_at_toy_scale_with_ema(tmp_path):
     rows = train(dataclasses.replace(TINY, recipe="imagenet-ablation", data="shapes", epochs=1, out=str(tmp_path)))
     assert rows[0]["ema_val_acc"] != "" and (tmp_path / "ema.safetensors").exists()
-    loss, accuracy, count = evaluate_run(tmp_path, ema=True)
-    assert count == 500 and accuracy == pytest.approx(rows[0]["ema_val_acc"])
+    result = evaluate_run(tmp_path, ema=True)
+    assert result["images"] == 500 and result["acc"] == pytest.approx(rows[0]["ema_val_acc"])
 
 
 def test_eval_reproduces_the_last_validation_figures(tmp_path):
     rows = train(dataclasses.replace(TINY, out=str(tmp_path)))
-    loss, accuracy, count = evaluate_run(tmp_path)
-    assert accuracy == pytest.approx(rows[-1]["val_acc"]) and loss == pytest.approx(rows[-1]["val_loss"], abs=1e-5)
+    result = evaluate_run(tmp_path)
+    assert result["acc"] == pytest.approx(rows[-1]["val_acc"])
+    assert result["loss"] == pytest.approx(rows[-1]["val_loss"], abs=1e-5)
 
 
 def test_stochastic_depth_drops_residual_branches_in_training_only():

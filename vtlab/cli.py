@@ -40,14 +40,25 @@ def _models(args: argparse.Namespace) -> int:
 ABLATIONS = {"TF": {"transformer": False}, "PE": {"position_encoding": False}, "DT": {"dynamic": False}}
 
 
+def default_recipe(task: str | None, model: str | None) -> str:
+    """The recipe a ``vtlab train`` without ``--recipe`` uses: the quick one of the task (given, or the model's)."""
+    from .models import model_task
+
+    task = task or (model_task(model) if model else "classify")
+    return "quick-segment" if task == "segment" else "quick"
+
+
 def _train(args: argparse.Namespace) -> int:
+    from .models import model_task
     from .train import TrainConfig, get_recipe, train
 
-    recipe = get_recipe(args.recipe)
+    recipe = get_recipe(args.recipe or default_recipe(args.task, args.model))
     model = args.model or recipe.model
+    if args.task and model_task(model) != args.task:
+        raise ValueError(f"--task {args.task} but model {model!r} is a {model_task(model)} model")
     options = {k: v for name in args.ablate for k, v in ABLATIONS[name].items()}
-    out = args.out or f"runs/{model}-{args.recipe}-seed{args.seed}"
-    config = TrainConfig(recipe=args.recipe, model=model, data=args.data, epochs=args.epochs,
+    out = args.out or f"runs/{model}-{recipe.name}-seed{args.seed}"
+    config = TrainConfig(recipe=recipe.name, model=model, data=args.data, epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=out, resume=args.resume,
                          device=args.device, workers=args.workers, compile=args.compile, image_size=args.image_size,
                          train_size=args.train_size, download=args.download, progress=not args.quiet,
@@ -65,10 +76,11 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from .train.evaluation import evaluate_run
 
-    loss, accuracy, count = evaluate_run(args.run, split=args.split, ema=args.ema, data=args.data,
-                                         device=args.device, batch_size=args.batch_size)
-    print(f"{args.run}: {args.split} loss {loss:.4f}, accuracy {accuracy:.4f} over {count} images"
-          f"{' (EMA weights)' if args.ema else ''}")
+    result = evaluate_run(args.run, split=args.split, ema=args.ema, data=args.data, device=args.device,
+                          batch_size=args.batch_size)
+    miou = f", mIoU {result['miou']:.4f} (accuracy per labelled pixel)" if "miou" in result else ""
+    print(f"{args.run}: {args.split} loss {result['loss']:.4f}, accuracy {result['acc']:.4f}{miou} over "
+          f"{result['images']} images{' (EMA weights)' if args.ema else ''}")
     return 0
 
 
@@ -76,7 +88,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .reproduce import reproduce
 
     try:
-        reproduce(args.out, epochs=args.epochs, seed=args.seed, train_size=args.train_size, progress=not args.quiet)
+        reproduce(args.out, epochs=args.epochs, seed=args.seed, train_size=args.train_size, progress=not args.quiet,
+                  segmentation_epochs=args.segmentation_epochs, segmentation_train_size=args.segmentation_train_size)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished epochs are saved under {args.out}; run the same command to continue",
               file=sys.stderr)
@@ -114,9 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a model on a dataset with a named recipe; writes run.json, metrics.csv, checkpoint.pt "
                     "(every epoch, atomically) and model.safetensors to --out. Distributed: "
                     "torchrun --nproc_per_node N -m vtlab train ...")
-    train.add_argument("--recipe", default="quick", help="quick (default), imagenet or imagenet-ablation")
+    train.add_argument("--task", choices=["classify", "segment"],
+                       help="classify (default) or segment; picks the default recipe and model")
+    train.add_argument("--recipe", help="classification: quick (default), imagenet, imagenet-ablation; segmentation: "
+                                        "quick-segment (default), coco-stuff, lip")
     train.add_argument("--model", help="a name from `vtlab models` (default: the recipe's)")
-    train.add_argument("--data", help="shapes, digits, cifar10:ROOT, cifar100:ROOT or an ImageNet-style folder "
+    train.add_argument("--data", help="classification: shapes, digits, cifar10:ROOT, cifar100:ROOT or an "
+                                      "ImageNet-style folder; segmentation: shapes, coco-stuff:ROOT or lip:ROOT "
                                       "(default: the recipe's)")
     train.add_argument("--epochs", type=int, help="default: the recipe's")
     train.add_argument("--batch-size", type=int, help="global batch size (default: the recipe's); the lr scales "
@@ -133,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--download", action="store_true", help="let CIFAR download its archive (needs a network)")
     train.add_argument("--ablate", nargs="+", default=[], choices=list(ABLATIONS),
                        help="Table 3 ablations of a VT model: TF (no transformer), PE (no position encoding), "
-                            "DT (static tokenizers)")
+                            "DT (static tokenizers; VT-FPN's are static already)")
     train.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     train.set_defaults(handler=_train)
 
@@ -149,13 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     repro = commands.add_parser(
         "reproduce", help="the paper's cost tables and a same-seed ResNet vs VT-ResNet run, on this machine",
-        description="Print the cost tables (Tables 1-3, Section 3.2), then train a compact ResNet and its VT "
-                    "counterpart with the same seed on the generated shapes data, and write report.md and "
-                    "figure.html to --out. About 6 minutes on 2 CPU cores; nothing is downloaded.")
+        description="Print the cost tables (Tables 1-4, Section 3.2), then train a compact ResNet and its VT "
+                    "counterpart, and a compact FPN and its VT-FPN counterpart, with the same seed on the generated "
+                    "shapes data, and write report.md and figure.html to --out. About 8 minutes on 2 CPU cores; "
+                    "nothing is downloaded.")
     repro.add_argument("--out", default="reproduce", help="output folder (default: reproduce)")
     repro.add_argument("--epochs", type=int, help="epochs per model (default: the quick recipe's)")
     repro.add_argument("--seed", type=int, default=0)
     repro.add_argument("--train-size", type=int, help="generated training scenes (default: 2000)")
+    repro.add_argument("--segmentation-epochs", type=int, help="epochs per segmentation model (default: 6)")
+    repro.add_argument("--segmentation-train-size", type=int,
+                       help="generated training scenes for segmentation (default: 1000)")
     repro.add_argument("--quiet", action="store_true", help="no progress output")
     repro.set_defaults(handler=_reproduce)
     return parser

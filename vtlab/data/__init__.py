@@ -1,8 +1,9 @@
 """Datasets: the embedded offline ones (``shapes``, ``digits``) and real loaders (CIFAR, ImageNet-style
-folders), behind one entry point, :func:`create_dataset`.
+folders), behind one entry point for classification, :func:`create_dataset`; and semantic segmentation
+(``shapes`` masks, COCO-stuff, LIP) behind :func:`create_segmentation_dataset` (see :mod:`vtlab.data.segmentation`).
 
-``data`` names a dataset: ``"shapes"``, ``"digits"``, ``"cifar10:ROOT"``, ``"cifar100:ROOT"``, or the path of an
-ImageNet-style folder tree (ROOT/train/<class>/<image>, ROOT/val/<class>/<image>).
+``data`` names a classification dataset: ``"shapes"``, ``"digits"``, ``"cifar10:ROOT"``, ``"cifar100:ROOT"``, or
+the path of an ImageNet-style folder tree (ROOT/train/<class>/<image>, ROOT/val/<class>/<image>).
 """
 
 from __future__ import annotations
@@ -16,10 +17,22 @@ from torchvision.transforms import v2
 
 from .cifar import CIFARDataset
 from .digits import DigitsDataset
-from .folders import ImageFolderDataset
+from .folders import IMAGENET_MEAN, IMAGENET_STD, ImageFolderDataset
+from .segmentation import (
+    COCO_STUFF_CLASSES,
+    IGNORE_INDEX,
+    LIP_CLASSES,
+    COCOStuffDataset,
+    LIPDataset,
+    PairedHorizontalFlip,
+    SegmentationFolderDataset,
+    SegmentationTransform,
+    ShapesSegmentationDataset,
+    create_segmentation_dataset,
+    segmentation_transform,
+)
 from .shapes import SHAPES, ShapesDataset
 
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 AUGMENTS = ("none", "flip", "autoaugment")
 
 
@@ -88,5 +101,8 @@ def create_dataset(data: str, split: str = "train", image_size: int | None = Non
     return ImageFolderDataset(spec.root, split, transform=transform)
 
 
-__all__ = ["AUGMENTS", "SHAPES", "CIFARDataset", "DataSpec", "DigitsDataset", "ImageFolderDataset",
-           "ShapesDataset", "classification_transform", "create_dataset", "parse_data"]
+__all__ = ["AUGMENTS", "COCO_STUFF_CLASSES", "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD", "LIP_CLASSES", "SHAPES",
+           "CIFARDataset", "COCOStuffDataset", "DataSpec", "DigitsDataset", "ImageFolderDataset", "LIPDataset",
+           "PairedHorizontalFlip", "SegmentationFolderDataset", "SegmentationTransform", "ShapesDataset",
+           "ShapesSegmentationDataset", "classification_transform", "create_dataset", "create_segmentation_dataset",
+           "parse_data", "segmentation_transform"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from torchvision.datasets import ImageFolder
 
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 LAYOUT = "ROOT/train/<class>/<image> and ROOT/val/<class>/<image> (the ImageNet layout)"
 
 
@@ -18,7 +19,7 @@ def load_image(path: str) -> Image.Image:
     try:
         with Image.open(path) as image:
             return image.convert("RGB")
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:  # PIL raises SyntaxError on some broken files
         raise ValueError(f"cannot read image {path}: {error}") from error
 
 

@@ -1,5 +1,8 @@
 """The training engine behind ``vtlab train``: a recipe, a model and a dataset in; metrics and checkpoints out.
 
+One loop for both tasks: classification (labels per image) and semantic segmentation (labels per pixel, with
+unlabelled pixels ignored; validation adds mIoU), chosen by the model (:func:`vtlab.models.model_task`).
+
 One code path for every device: CUDA gets bf16 autocast (fp16 with loss scaling where bf16 is missing),
 channels_last and optional ``torch.compile``; the CPU runs in float32. Under ``torchrun`` it runs DDP with a
 distributed sampler (NCCL on GPUs, gloo on CPUs) and, where the recipe asks and the run is on CUDA,
@@ -30,15 +33,18 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
-from ..data import create_dataset
-from ..models import create_model
+from ..data import IGNORE_INDEX, create_dataset, create_segmentation_dataset
+from ..models import create_model, model_task
 from .checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_weights, unwrap
 from .distributed import Distributed, all_reduce_sum, init_distributed
+from .metrics import segmentation_metrics
 from .recipes import Recipe, get_recipe, lr_factor
 from .regularization import add_stochastic_depth
 
 METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "ema_val_loss", "ema_val_acc", "lr",
            "images_per_s", "epoch_time_s"]
+# Segmentation runs add mIoU; their accuracies are pixel accuracies over labelled pixels.
+SEGMENTATION_METRICS = METRICS[:5] + ["val_miou"] + METRICS[5:7] + ["ema_val_miou"] + METRICS[7:]
 
 
 @dataclass
@@ -59,7 +65,7 @@ class TrainConfig:
     workers: int = 0
     compile: bool = False
     image_size: int | None = None
-    train_size: int | None = None  # scenes in the embedded shapes training set
+    train_size: int | None = None  # scenes in the embedded shapes training set (or the first N images of a folder)
     download: bool = False
     progress: bool = True
     model_options: dict = field(default_factory=dict)  # e.g. {"dynamic": False} for an ablation
@@ -97,32 +103,60 @@ def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=dtype), scaler
 
 
+def create_data(task: str, data: str, split: str, image_size: int | None = None, augment: str = "none",
+                download: bool = False, length: int | None = None):
+    """The dataset a task trains or validates on (images with labels, or with masks)."""
+    if task == "segment":
+        if download:
+            raise ValueError("--download applies to CIFAR only; segmentation datasets are read from disk")
+        return create_segmentation_dataset(data, split, image_size, augment="flip" if augment != "none" else "none",
+                                           length=length)
+    return create_dataset(data, split, image_size, augment, download=download, length=length)
+
+
+NO_IGNORE = -100  # classification: every label counts (255 is a real ImageNet class)
+
+
+def _correct(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> tuple[int, int]:
+    """(correct, labelled): images, or pixels whose label is not ``ignore_index``."""
+    labelled = labels != ignore_index
+    return int(((logits.argmax(1) == labels) & labelled).sum()), int(labelled.sum())
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, ctx: Distributed | None = None,
-             channels_last: bool = False) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over ``loader``, summed across processes."""
+             channels_last: bool = False, num_classes: int | None = None) -> dict[str, float]:
+    """Mean cross-entropy ``loss`` and accuracy ``acc`` over ``loader`` (per image, or per labelled pixel),
+    summed across processes; with ``num_classes`` (segmentation) also the mean IoU ``miou``."""
     ctx = ctx or Distributed()
     model.eval()
     autocast, _ = _autocast(device)
+    ignore = IGNORE_INDEX if num_classes else NO_IGNORE
     loss_sum = correct = count = 0.0
+    miou = segmentation_metrics(num_classes).to(device) if num_classes else None
     for images, labels in loader:
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast:
             logits = model(images)
-        loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").item()
-        correct += (logits.argmax(1) == labels).sum().item()
-        count += len(labels)
+        loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum", ignore_index=ignore).item()
+        right, labelled = _correct(logits, labels, ignore)
+        correct, count = correct + right, count + labelled
+        if miou is not None:
+            miou.update(logits.argmax(1), labels)
     loss_sum, correct, count = all_reduce_sum([loss_sum, correct, count], device, ctx)
     if count == 0:
-        raise ValueError("the validation set is empty")
-    return loss_sum / count, correct / count
+        raise ValueError("the validation set is empty (or holds no labelled pixel)")
+    result = {"loss": loss_sum / count, "acc": correct / count}
+    if miou is not None:
+        result["miou"] = float(miou.compute()["miou"])
+    return result
 
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=METRICS)
+    writer = csv.DictWriter(buffer, fieldnames=SEGMENTATION_METRICS if "val_miou" in rows[0] else METRICS)
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
@@ -134,6 +168,11 @@ def train(config: TrainConfig) -> list[dict]:
     model_name, data = config.model or recipe.model, config.data or recipe.data
     if data is None:
         raise ValueError(f"recipe {recipe.name!r} has no default data: pass --data (e.g. an ImageNet folder)")
+    task = model_task(model_name)
+    if task != recipe.task:
+        suggestion = "quick-segment, coco-stuff or lip" if task == "segment" else "quick, imagenet or imagenet-ablation"
+        raise ValueError(f"model {model_name!r} is a {task} model but recipe {recipe.name!r} trains {recipe.task} "
+                         f"models; use a {task} recipe ({suggestion})")
     epochs = config.epochs if config.epochs is not None else recipe.epochs
     batch_size = config.batch_size or recipe.batch_size
     device = resolve_device(config.device)
@@ -150,9 +189,10 @@ def train(config: TrainConfig) -> list[dict]:
                          f"or choose another --out")
 
     # data: the dataset's content does not depend on the training seed; its order depends on (seed, epoch)
-    train_set = create_dataset(data, "train", config.image_size, recipe.augment, download=config.download,
-                               length=config.train_size)
-    val_set = create_dataset(data, "val", config.image_size, download=config.download)
+    train_set = create_data(task, data, "train", config.image_size, recipe.augment, download=config.download,
+                            length=config.train_size)
+    val_set = create_data(task, data, "val", config.image_size, download=config.download)
+    segment = task == "segment"
     per_process = batch_size // ctx.world_size
     sampler = DistributedSampler(train_set, ctx.world_size, ctx.rank, shuffle=True, seed=config.seed,
                                  drop_last=True)
@@ -167,8 +207,8 @@ def train(config: TrainConfig) -> list[dict]:
 
     # model, regularization, optimizer, schedule
     torch.manual_seed(config.seed)  # the same initial weights in every process
-    model = create_model(model_name, num_classes=train_set.num_classes, dropout=recipe.dropout,
-                         **config.model_options)
+    model = create_model(model_name, num_classes=train_set.num_classes, **config.model_options,
+                         **({} if segment else {"dropout": recipe.dropout}))
     add_stochastic_depth(model, recipe.survival)
     if ctx.enabled and recipe.sync_bn:
         if device.type == "cuda":
@@ -188,7 +228,8 @@ def train(config: TrainConfig) -> list[dict]:
         optimizer, lambda step: lr_factor(recipe, step / steps_per_epoch, epochs))
     autocast, scaler = _autocast(device)
 
-    meta = {"model": model_name, "data": data, "recipe": recipe.name, "num_classes": train_set.num_classes,
+    meta = {"model": model_name, "task": task, "data": data, "recipe": recipe.name,
+            "num_classes": train_set.num_classes,
             "seed": config.seed, "model_options": json.dumps(config.model_options, sort_keys=True)}
     start_epoch, rows = 0, []
     if config.resume and checkpoint_path.exists():
@@ -217,12 +258,13 @@ def train(config: TrainConfig) -> list[dict]:
         model = torch.compile(model)
     trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if ctx.enabled else model
-    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    ignore = IGNORE_INDEX if segment else NO_IGNORE
+    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing, ignore_index=ignore)
 
     for epoch in range(start_epoch, epochs):
         sampler.set_epoch(epoch)
         trained.train()
-        started, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
+        started, loss_sum, correct, labelled, seen = time.perf_counter(), 0.0, 0, 0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not (ctx.is_main and config.progress),
                    leave=False, dynamic_ncols=True)
         for images, labels in bar:
@@ -243,20 +285,26 @@ def train(config: TrainConfig) -> list[dict]:
             scheduler.step()
             if ema is not None:
                 ema.update_parameters(unwrap(model))
-            loss_sum += loss.item() * len(labels)
-            correct += (logits.argmax(1) == labels).sum().item()
-            seen += len(labels)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            right, n = _correct(logits, labels, ignore)
+            loss_sum, correct, labelled, seen = loss_sum + loss.item() * n, correct + right, labelled + n, \
+                seen + len(labels)
+            bar.set_postfix(loss=f"{loss_sum / max(labelled, 1):.3f}", acc=f"{correct / max(labelled, 1):.3f}")
         seconds = time.perf_counter() - started
-        loss_sum, correct, seen = all_reduce_sum([loss_sum, correct, seen], device, ctx)
-        val_loss, val_acc = evaluate(trained, val_loader, device, ctx, channels_last)
-        ema_loss, ema_acc = evaluate(ema, val_loader, device, ctx, channels_last) if ema is not None else ("", "")
-        rows.append({"epoch": epoch + 1, "train_loss": round(loss_sum / seen, 6), "train_acc": round(correct / seen, 6),
-                     "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
-                     "ema_val_loss": ema_loss if ema is None else round(ema_loss, 6),
-                     "ema_val_acc": ema_acc if ema is None else round(ema_acc, 6),
-                     "lr": round(optimizer.param_groups[0]["lr"], 8), "images_per_s": round(seen / seconds, 1),
-                     "epoch_time_s": round(seconds, 2)})
+        loss_sum, correct, labelled, seen = all_reduce_sum([loss_sum, correct, labelled, seen], device, ctx)
+        classes = train_set.num_classes if segment else None
+        val = evaluate(trained, val_loader, device, ctx, channels_last, classes)
+        ema_val = evaluate(ema, val_loader, device, ctx, channels_last, classes) if ema is not None else {}
+        row = {"epoch": epoch + 1, "train_loss": round(loss_sum / labelled, 6),
+               "train_acc": round(correct / labelled, 6), "val_loss": round(val["loss"], 6),
+               "val_acc": round(val["acc"], 6),
+               "ema_val_loss": round(ema_val["loss"], 6) if ema_val else "",
+               "ema_val_acc": round(ema_val["acc"], 6) if ema_val else "",
+               "lr": round(optimizer.param_groups[0]["lr"], 8), "images_per_s": round(seen / seconds, 1),
+               "epoch_time_s": round(seconds, 2)}
+        if segment:
+            row["val_miou"] = round(val["miou"], 6)
+            row["ema_val_miou"] = round(ema_val["miou"], 6) if ema_val else ""
+        rows.append(row)
         if ctx.is_main:
             state = {"model": unwrap(model).state_dict(), "ema": ema.state_dict() if ema is not None else None,
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -271,7 +319,8 @@ def train(config: TrainConfig) -> list[dict]:
             _write_metrics(out / "metrics.csv", rows)
             if config.progress:
                 r = rows[-1]
+                miou = f" mIoU {r['val_miou']:.3f}" if segment else ""
                 print(f"epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.3f}, "
-                      f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.3f}, {r['images_per_s']:.0f} images/s",
+                      f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.3f}{miou}, {r['images_per_s']:.0f} images/s",
                       flush=True)
     return rows

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
-from ..data import create_dataset
-from ..models import create_model
+from ..models import create_model, model_task
 from .checkpoint import load_weights
-from .engine import evaluate, resolve_device
+from .engine import create_data, evaluate, resolve_device
 
 
 def load_run(run: str | Path, ema: bool = False):
@@ -28,13 +27,16 @@ def load_run(run: str | Path, ema: bool = False):
 
 
 def evaluate_run(run: str | Path, split: str = "val", ema: bool = False, data: str | None = None,
-                 device: str = "auto", batch_size: int = 128) -> tuple[float, float, int]:
-    """(loss, accuracy, images) of a run's weights on a split of its data (or of ``data``)."""
+                 device: str = "auto", batch_size: int = 128) -> dict[str, float]:
+    """A run's weights on a split of its data (or of ``data``): {"loss", "acc", "images"}, and "miou" for
+    segmentation runs (whose "acc" is pixel accuracy)."""
     model, info = load_run(run, ema)
-    dataset = create_dataset(data or info["data"], split, info["config"]["image_size"],
-                             length=info["config"]["train_size"] if split == "train" else None)
+    task = model_task(info["model"])
+    dataset = create_data(task, data or info["data"], split, info["config"]["image_size"],
+                          length=info["config"]["train_size"] if split == "train" else None)
     if dataset.num_classes != info["num_classes"]:
         raise ValueError(f"{data} has {dataset.num_classes} classes; the run's model predicts {info['num_classes']}")
     target = resolve_device(device)
-    loss, accuracy = evaluate(model.to(target), DataLoader(dataset, batch_size), target)
-    return loss, accuracy, len(dataset)
+    result = evaluate(model.to(target), DataLoader(dataset, batch_size), target,
+                      num_classes=dataset.num_classes if task == "segment" else None)
+    return {**result, "images": len(dataset)}

@@ -1,4 +1,5 @@
-"""Training recipes: the paper's ImageNet recipe (Section 5.1) and a CPU-friendly ``quick`` one.
+"""Training recipes: the paper's ImageNet recipe (Section 5.1), its segmentation recipes (Section 5.3), and
+CPU-friendly ``quick`` / ``quick-segment`` ones.
 
 Learning rates are given at ``batch_size`` (the recipe's reference batch) and scaled linearly with the batch
 actually used (Goyal et al.): a run with batch B uses lr · B / batch_size.
@@ -6,13 +7,16 @@ actually used (Goyal et al.): a run with batch B uses lr · B / batch_size.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """One training recipe. ``schedule``: "exponential" multiplies the lr by ``decay`` every epoch after a
-    linear warm-up from ``warmup_lr`` to ``lr`` over ``warmup_epochs``; "cosine" anneals it to 0 instead."""
+    """One training recipe. After a linear warm-up from ``warmup_lr`` to ``lr`` over ``warmup_epochs``,
+    ``schedule`` "exponential" multiplies the lr by ``decay`` every epoch, "cosine" anneals it to 0, "poly"
+    multiplies it by (1 - progress)^``power``, and "step" by ``decay`` at each of ``milestones`` (fractions of
+    the run). ``task``: what the recipe trains, "classify" or "segment" (see :func:`vtlab.models.model_task`)."""
 
     name: str
     description: str
@@ -34,6 +38,9 @@ class Recipe:
     dropout: float = 0.0
     ema_decay: float | None = None
     sync_bn: bool = False
+    task: str = "classify"
+    power: float = 0.9
+    milestones: tuple[float, ...] = ()
 
     def scaled_lr(self, batch_size: int) -> tuple[float, float]:
         """(warm-up start, peak) learning rates for a global batch of ``batch_size``."""
@@ -45,6 +52,11 @@ class Recipe:
         if unknown:
             raise ValueError(f"unknown recipe fields {sorted(unknown)}; expected some of {sorted(known)}")
         return Recipe(**{**asdict(self), **changes})
+
+
+# Detectron2's "1x" schedule: 90k iterations, lr x0.1 at 60k and 80k, a 1000-iteration linear warm-up from
+# 0.001 x lr. Section 5.3 keeps its steps at batch 32 on COCO-stuff's 118,287 training images.
+_COCO_STUFF_ITERATIONS_PER_EPOCH = 118_287 / 32
 
 
 _IMAGENET = Recipe(
@@ -71,6 +83,31 @@ RECIPES: dict[str, Recipe] = {
         model="vt_resnet_mini", data="shapes", epochs=10, batch_size=64, optimizer="adamw", lr=2e-3,
         warmup_lr=2e-4, warmup_epochs=1, schedule="cosine", weight_decay=0.05, augment="flip",
     ),
+    "quick-segment": Recipe(
+        name="quick-segment",
+        description="CPU-friendly segmentation: the embedded shapes masks, AdamW with a 1-epoch warm-up and "
+                    "cosine decay, paired flips, 8 epochs at batch 32",
+        model="vt_fpn_resnet_mini", data="shapes", epochs=8, batch_size=32, optimizer="adamw", lr=2e-3,
+        warmup_lr=2e-4, warmup_epochs=1, schedule="cosine", weight_decay=0.05, augment="flip", task="segment",
+    ),
+    "coco-stuff": Recipe(
+        name="coco-stuff",
+        description="Section 5.3, COCO-stuff: Detectron2's semantic FPN recipe with 1x steps (90k iterations, "
+                    "24 epochs at batch 32), SGD lr 0.04 at batch 32, lr x0.1 at 2/3 and 8/9 of the run, "
+                    "synchronized batch norm",
+        model="vt_fpn_resnet50", data=None, epochs=24, batch_size=32, optimizer="sgd", lr=0.04,
+        warmup_lr=0.04 * 0.001, warmup_epochs=1000 / _COCO_STUFF_ITERATIONS_PER_EPOCH, schedule="step", decay=0.1,
+        milestones=(60 / 90, 80 / 90), weight_decay=1e-4, momentum=0.9, augment="flip", sync_bn=True,
+        task="segment",
+    ),
+    "lip": Recipe(
+        name="lip",
+        description="Section 5.3, LIP: SGD lr 0.01 at batch 96, weight decay 5e-4, synchronized batch norm, poly "
+                    "decay (power 0.9), 150 epochs",
+        model="vt_fpn_resnet50", data=None, epochs=150, batch_size=96, optimizer="sgd", lr=0.01, warmup_lr=0.01,
+        warmup_epochs=0, schedule="poly", power=0.9, weight_decay=5e-4, momentum=0.9, augment="flip",
+        sync_bn=True, task="segment",
+    ),
 }
 
 
@@ -89,8 +126,10 @@ def lr_factor(recipe: Recipe, epoch_progress: float, epochs: int) -> float:
     if recipe.schedule == "exponential":
         return recipe.decay ** int(after)
     if recipe.schedule == "cosine":
-        import math
-
         span = max(epochs - recipe.warmup_epochs, 1e-8)
         return 0.5 * (1 + math.cos(math.pi * min(after / span, 1.0)))
-    raise ValueError(f"unknown schedule {recipe.schedule!r}; expected 'exponential' or 'cosine'")
+    if recipe.schedule == "poly":  # over the whole run, warm-up included, as Detectron2's WarmupPolyLR
+        return max(1 - epoch_progress / epochs, 0.0) ** recipe.power
+    if recipe.schedule == "step":
+        return recipe.decay ** sum(epoch_progress >= m * epochs for m in recipe.milestones)
+    raise ValueError(f"unknown schedule {recipe.schedule!r}; expected 'exponential', 'cosine', 'poly' or 'step'")

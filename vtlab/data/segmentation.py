@@ -1,0 +1,380 @@
+"""Semantic-segmentation datasets (Section 4.2, Table 4): the embedded ``shapes`` masks, COCO-stuff and LIP,
+behind one entry point, :func:`create_segmentation_dataset`.
+
+Items are ``(image, mask)``: image float32 (3, S, S) normalised with the dataset's mean and std, mask int64
+(S, S) holding class indices in [0, num_classes) or :data:`IGNORE_INDEX` (255), which losses and metrics skip.
+Every item of a dataset has the same S, so that default collation batches them.
+
+``data`` names a dataset:
+
+- ``"shapes"``: the procedural scenes of :mod:`vtlab.data.shapes`, 7 classes (background and the 6 shapes),
+  64×64 (S defaults to 64), mean/std (0.5, 0.5, 0.5)/(0.25, 0.25, 0.25) as in the classification path.
+  Needs no files.
+- ``"coco-stuff:ROOT"``: COCO-stuff 164k as it unpacks (the 2017 images and the "stuffthingmaps" PNGs, one
+  uint8 PNG per image: 0–90 thing classes, 91–181 the 91 stuff classes, 255 unlabeled). Training and
+  evaluation are stuff-only, as the paper's 91 stuff classes: stuff value v becomes class v - 91, and thing
+  pixels, unlabeled pixels and any other value become IGNORE_INDEX. S defaults to 512: the paper counts MACs
+  at 800×1216 (Table 4) but, as is usual for COCO-stuff, trains on crops; 512 is the common crop.
+- ``"lip:ROOT"``: Look Into Person as it unpacks, 20 classes (background and 19 parts), PNG values 0–19;
+  anything above 19 becomes IGNORE_INDEX. S defaults to 473, the paper's LIP resolution.
+
+Transforms (built by :func:`segmentation_transform`; geometry is torchvision's v2 transforms on
+``tv_tensors.Image``/``tv_tensors.Mask``, so masks are always resized with nearest neighbours):
+
+- evaluation (the val split, which is never augmented) and ``augment="none"`` on real data: resize so that the
+  longer side is S (aspect kept), then pad bottom/right to S×S, the image with 0 (black, before
+  normalisation) and the mask with IGNORE_INDEX: no pixel is dropped and padded pixels are not scored;
+- ``augment="flip"`` on real data (train split): rescale by a random factor in [0.5, 2.0] relative to that
+  evaluation scale (``v2.ScaleJitter``), a random S×S crop padded where the rescaled image is smaller
+  (image 0, mask IGNORE_INDEX, never 0, which is a real class), and a random horizontal flip. LIP's flip
+  swaps the left/right classes (Left-arm/Right-arm, Left-leg/Right-leg, Left-shoe/Right-shoe), as LIP
+  training code does, since a flipped left arm is a right arm;
+- ``shapes``: a resize to S×S if S is not 64, and with ``augment="flip"`` on train a random horizontal flip.
+
+The random steps draw from torch's global generator (so ``torch.manual_seed`` and DataLoader worker seeding
+govern them); ``seed`` only chooses the ``shapes`` scenes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+from .._checks import check_positive
+from .folders import IMAGENET_MEAN, IMAGENET_STD, load_image
+from .shapes import SHAPES, ShapesDataset
+
+IGNORE_INDEX = 255
+SEGMENTATION_AUGMENTS = ("none", "flip")
+SEGMENTATION_DATA = ("shapes", "coco-stuff:ROOT", "lip:ROOT")
+SCALE_RANGE = (0.5, 2.0)  # the training rescale factors, relative to the evaluation scale
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+LABEL_SUFFIX = ".png"
+
+# COCO-stuff's 91 stuff classes in id order (stuffthingmaps values 91..181).
+COCO_STUFF_CLASSES = (
+    "banner", "blanket", "branch", "bridge", "building-other", "bush", "cabinet", "cage", "cardboard", "carpet",
+    "ceiling-other", "ceiling-tile", "cloth", "clothes", "clouds", "counter", "cupboard", "curtain", "desk-stuff",
+    "dirt", "door-stuff", "fence", "floor-marble", "floor-other", "floor-stone", "floor-tile", "floor-wood",
+    "flower", "fog", "food-other", "fruit", "furniture-other", "grass", "gravel", "ground-other", "hill", "house",
+    "leaves", "light", "mat", "metal", "mirror-stuff", "moss", "mountain", "mud", "napkin", "net", "paper",
+    "pavement", "pillow", "plant-other", "plastic", "platform", "playingfield", "railing", "railroad", "river",
+    "road", "rock", "roof", "rug", "salad", "sand", "sea", "shelf", "sky-other", "skyscraper", "snow",
+    "solid-other", "stairs", "stone", "straw", "structural-other", "table", "tent", "textile-other", "towel",
+    "tree", "vegetable", "wall-brick", "wall-concrete", "wall-other", "wall-panel", "wall-stone", "wall-tile",
+    "wall-wood", "water-other", "waterdrops", "window-blind", "window-other", "wood",
+)
+COCO_STUFF_FIRST = 91  # the stuffthingmaps value of the first stuff class (banner)
+assert len(COCO_STUFF_CLASSES) == 91, len(COCO_STUFF_CLASSES)
+
+LIP_CLASSES = (
+    "Background", "Hat", "Hair", "Glove", "Sunglasses", "UpperClothes", "Dress", "Coat", "Socks", "Pants",
+    "Jumpsuits", "Scarf", "Skirt", "Face", "Left-arm", "Right-arm", "Left-leg", "Right-leg", "Left-shoe",
+    "Right-shoe",
+)
+LIP_FLIP_PAIRS = ((14, 15), (16, 17), (18, 19))  # classes that a horizontal flip exchanges
+assert len(LIP_CLASSES) == 20, len(LIP_CLASSES)
+
+
+def make_label_table(values: Sequence[int] | range, first_class: int = 0) -> np.ndarray:
+    """A 256-entry uint8 lookup table from PNG value to class: ``values[i]`` → ``first_class + i``, anything
+    else → IGNORE_INDEX."""
+    table = np.full(256, IGNORE_INDEX, np.uint8)
+    table[np.asarray(values)] = np.arange(first_class, first_class + len(values))
+    return table
+
+
+def load_label(path: str | Path, table: np.ndarray) -> np.ndarray:
+    """Read a label PNG's raw values (mode "L" or "P" read as indices, nothing converted) and map them through
+    ``table``; returns uint8 (H, W). Raises a ValueError naming the file if it is unreadable or not 2D."""
+    try:
+        with Image.open(path) as label:
+            label.load()
+            values = np.array(label)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"cannot read label {path}: {error}") from error
+    if values.ndim != 2 or not (np.issubdtype(values.dtype, np.integer) or values.dtype == np.bool_):
+        raise ValueError(f"expected a single-channel label PNG (mode 'L' or 'P', one class value per pixel) at "
+                         f"{path}, got an array of shape {values.shape} and dtype {values.dtype}")
+    if values.dtype == np.uint8:
+        return table[values]
+    values = values.astype(np.int64)
+    mapped = np.full(values.shape, IGNORE_INDEX, np.uint8)
+    valid = (values >= 0) & (values < len(table))
+    mapped[valid] = table[values[valid]]
+    return mapped
+
+
+class PairedHorizontalFlip:
+    """Flip an (image, mask) pair left-right with probability ``p``, exchanging the mask's classes in
+    ``swap_pairs`` (LIP's left/right parts). ``p=1.0`` always flips, ``p=0.0`` never."""
+
+    def __init__(self, p: float = 0.5, swap_pairs: Sequence[tuple[int, int]] = ()):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"expected a flip probability in [0, 1], got {p!r}")
+        self.p, self.swap_pairs = p, tuple(swap_pairs)
+        self.table = torch.arange(256)
+        for a, b in self.swap_pairs:
+            self.table[a], self.table[b] = b, a
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.p == 0.0 or (self.p < 1.0 and float(torch.rand(())) >= self.p):
+            return image, mask
+        image, flipped = F.horizontal_flip(image), F.horizontal_flip(mask)
+        if self.swap_pairs:
+            swapped = self.table[flipped.as_subclass(torch.Tensor).long()].to(flipped.dtype)
+            flipped = tv_tensors.wrap(swapped, like=flipped) if isinstance(flipped, tv_tensors.Mask) else swapped
+        return image, flipped
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p}, swap_pairs={self.swap_pairs})"
+
+
+class ResizeLongerAndPad:
+    """Resize an (image, mask) pair so that its longer side is ``size`` (aspect kept; bilinear for the image,
+    nearest for the mask), then pad bottom/right to size×size: image with 0, mask with IGNORE_INDEX."""
+
+    def __init__(self, size: int):
+        check_positive(size=size)
+        self.size = size
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        height, width = image.shape[-2:]
+        scale = self.size / max(height, width)
+        new = (min(self.size, max(1, round(height * scale))), min(self.size, max(1, round(width * scale))))
+        if new != (height, width):
+            image, mask = F.resize(image, list(new), antialias=True), F.resize(mask, list(new))
+        padding = [0, 0, self.size - new[1], self.size - new[0]]  # left, top, right, bottom
+        if padding[2] or padding[3]:
+            image, mask = F.pad(image, padding, fill=0), F.pad(mask, padding, fill=IGNORE_INDEX)
+        return image, mask
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size})"
+
+
+class SegmentationTransform:
+    """(image uint8 (3, H, W), mask (H, W)) → (image float32 (3, S, S) normalised, mask int64 (S, S)): the
+    geometric ``steps`` on tv_tensors, each called as ``step(image, mask)``, then scaling to [0, 1] and
+    normalisation of the image."""
+
+    def __init__(self, steps: Sequence, mean: Sequence[float], std: Sequence[float]):
+        self.steps, self.mean, self.std = list(steps), list(mean), list(std)
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if mask.dtype != torch.uint8:  # the geometry runs on uint8 masks: every class index and 255 fit
+            if mask.numel() and (int(mask.min()) < 0 or int(mask.max()) > IGNORE_INDEX):
+                raise ValueError(f"expected mask values in [0, {IGNORE_INDEX}], got {int(mask.min())}.."
+                                 f"{int(mask.max())}")
+            mask = mask.to(torch.uint8)
+        image, mask = tv_tensors.Image(image), tv_tensors.Mask(mask)
+        for step in self.steps:
+            image, mask = step(image, mask)
+        image = F.normalize(F.to_dtype(image, torch.float32, scale=True), self.mean, self.std)
+        return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor).to(torch.int64)
+
+    def __repr__(self) -> str:
+        steps = "".join(f"\n    {step!r}," for step in self.steps)
+        return f"{type(self).__name__}([{steps}\n], mean={tuple(self.mean)}, std={tuple(self.std)})"
+
+
+class ShapesSegmentationDataset(ShapesDataset):
+    """The ``shapes`` scenes with their masks: items are (image uint8 (3, size, size), mask int64 (size, size)
+    in 0..6), or what ``transform(image, mask)`` returns. Class 0 is the background, 1..6 are SHAPES."""
+
+    classes = ("background", *SHAPES)
+    num_classes = len(SHAPES) + 1
+    ignore_index = IGNORE_INDEX
+    image_size = 64  # the default S
+    native_size: int | None = 64  # the scenes' size: square, so resized to S×S, never cropped
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    flip_pairs: tuple[tuple[int, int], ...] = ()
+
+    def __init__(self, split: str = "train", size: int = 64, length: int | None = None, seed: int = 0,
+                 transform=None):
+        super().__init__(split, size=size, length=length, seed=seed, target="mask", transform=transform)
+
+
+class SegmentationFolderDataset(Dataset):
+    """Pairs of image and label PNG found by file stem in ROOT/<image folder> and ROOT/<label folder> of a
+    split, the label's values mapped through ``label_table``. Items are (image uint8 (3, H, W), mask int64
+    (H, W)), or what ``transform(image, mask)`` returns (it gets a ``tv_tensors.Image`` and a uint8
+    ``tv_tensors.Mask``). ``length`` keeps the first ``length`` pairs in sorted order.
+
+    Subclasses set the class attributes: ``folders`` (split → (image folder, label folder), relative to ROOT),
+    ``layout`` (the expected layout, for errors), ``classes``, ``label_table``, ``flip_pairs``, and the default
+    ``image_size``, ``mean`` and ``std``.
+    """
+
+    name = "segmentation folders"
+    folders: dict[str, tuple[str, str]] = {}
+    layout = ""
+    classes: tuple[str, ...] = ()
+    num_classes = 0
+    ignore_index = IGNORE_INDEX
+    label_table = np.full(256, IGNORE_INDEX, np.uint8)
+    flip_pairs: tuple[tuple[int, int], ...] = ()
+    image_size = 512
+    native_size: int | None = None  # images of any size: rescaled and cropped or padded to S×S
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
+
+    def __init__(self, root: str | Path, split: str = "train", transform=None, length: int | None = None):
+        if split not in self.folders:
+            raise ValueError(f"unknown split {split!r}; expected one of {list(self.folders)}")
+        if length is not None:
+            check_positive(length=length)
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"no {self.name} folder {root}; expected {self.layout}")
+        image_dir, label_dir = (root / folder for folder in self.folders[split])
+        for folder in (image_dir, label_dir):
+            if not folder.is_dir():
+                raise FileNotFoundError(f"no {folder.relative_to(root)}/ folder in {root}; expected {self.layout}")
+        images, labels = _files(image_dir, IMAGE_SUFFIXES), _files(label_dir, (LABEL_SUFFIX,))
+        if not images:
+            raise ValueError(f"{image_dir} holds no images ({', '.join(IMAGE_SUFFIXES)}); expected {self.layout}")
+        _check_matched(images, labels, f"image(s) in {image_dir} have no label PNG in {label_dir}")
+        _check_matched(labels, images, f"label PNG(s) in {label_dir} have no image in {image_dir}")
+        stems = sorted(images)[:length]
+        self.root, self.split, self.transform = root, split, transform
+        self.samples = [(images[stem], labels[stem]) for stem in stems]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
+        """The raw pair: image uint8 (3, H, W) and mask uint8 (H, W) after the label table."""
+        image_path, label_path = self.samples[index]
+        image = load_image(str(image_path))
+        mask = load_label(label_path, self.label_table)
+        if mask.shape != (image.height, image.width):
+            raise ValueError(f"image {image_path} is {image.width}x{image.height} pixels but its label {label_path} "
+                             f"is {mask.shape[1]}x{mask.shape[0]}; expected the same size")
+        return tv_tensors.Image(F.pil_to_tensor(image)), tv_tensors.Mask(torch.from_numpy(mask))
+
+    def __getitem__(self, index: int):
+        image, mask = self.load(index)
+        if self.transform is not None:
+            return self.transform(image, mask)
+        return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor).to(torch.int64)
+
+
+def _files(folder: Path, suffixes: Sequence[str]) -> dict[str, Path]:
+    """The files of ``folder`` with one of ``suffixes`` (any case), by stem; two files with one stem is an error."""
+    found: dict[str, Path] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            path = Path(entry.path)
+            if path.suffix.lower() in suffixes and entry.is_file():
+                if path.stem in found:
+                    raise ValueError(f"two files with the stem {path.stem!r} in {folder}: {found[path.stem].name} "
+                                     f"and {path.name}; expected one per image")
+                found[path.stem] = path
+    return found
+
+
+def _check_matched(these: dict[str, Path], those: dict[str, Path], what: str, show: int = 5) -> None:
+    unmatched = sorted(stem for stem in these if stem not in those)
+    if unmatched:
+        names = ", ".join(these[stem].name for stem in unmatched[:show])
+        more = f" and {len(unmatched) - show} more" if len(unmatched) > show else ""
+        raise ValueError(f"{len(unmatched)} {what}: {names}{more}; every image needs a label PNG of the same name")
+
+
+class COCOStuffDataset(SegmentationFolderDataset):
+    """COCO-stuff 164k, stuff classes only (see the module docstring):
+    ROOT/images/{train2017,val2017}/NAME.jpg and ROOT/annotations/{train2017,val2017}/NAME.png."""
+
+    name = "COCO-stuff"
+    folders = {"train": ("images/train2017", "annotations/train2017"),
+               "val": ("images/val2017", "annotations/val2017")}
+    layout = ("ROOT/images/{train2017,val2017}/NAME.jpg and ROOT/annotations/{train2017,val2017}/NAME.png "
+              "(cocostuff-164k: the COCO 2017 images and the stuffthingmaps PNGs)")
+    classes = COCO_STUFF_CLASSES
+    num_classes = len(COCO_STUFF_CLASSES)
+    label_table = make_label_table(range(COCO_STUFF_FIRST, COCO_STUFF_FIRST + len(COCO_STUFF_CLASSES)))
+    image_size = 512
+
+
+class LIPDataset(SegmentationFolderDataset):
+    """Look Into Person (see the module docstring): ROOT/TrainVal_images/{train_images,val_images}/NAME.jpg and
+    ROOT/TrainVal_parsing_annotations/{train_segmentations,val_segmentations}/NAME.png."""
+
+    name = "LIP"
+    folders = {"train": ("TrainVal_images/train_images", "TrainVal_parsing_annotations/train_segmentations"),
+               "val": ("TrainVal_images/val_images", "TrainVal_parsing_annotations/val_segmentations")}
+    layout = ("ROOT/TrainVal_images/{train_images,val_images}/NAME.jpg and "
+              "ROOT/TrainVal_parsing_annotations/{train_segmentations,val_segmentations}/NAME.png (LIP as it unpacks)")
+    classes = LIP_CLASSES
+    num_classes = len(LIP_CLASSES)
+    label_table = make_label_table(range(len(LIP_CLASSES)))
+    flip_pairs = LIP_FLIP_PAIRS
+    image_size = 473
+
+
+def segmentation_transform(dataset, train: bool, image_size: int | None = None, augment: str = "flip",
+                           flip_p: float = 0.5) -> SegmentationTransform:
+    """The transform of a segmentation dataset class (or instance) for a split (see the module docstring).
+
+    ``image_size`` is S (the dataset's ``image_size`` if None); ``flip_p`` is the flip's probability when
+    ``train`` and ``augment="flip"`` (``flip_p=1.0`` forces it, e.g. in tests).
+    """
+    if augment not in SEGMENTATION_AUGMENTS:
+        raise ValueError(f"unknown augment {augment!r}; expected one of {SEGMENTATION_AUGMENTS}")
+    size = image_size if image_size is not None else dataset.image_size
+    check_positive(image_size=size)
+    augmented = train and augment == "flip"
+    if dataset.native_size is not None:  # shapes: square scenes of a native size
+        steps: list = [] if size == dataset.native_size else [v2.Resize((size, size), antialias=True)]
+    elif augmented:
+        steps = [v2.ScaleJitter((size, size), scale_range=SCALE_RANGE, antialias=True),
+                 v2.RandomCrop(size, pad_if_needed=True, fill={tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX})]
+    else:
+        steps = [ResizeLongerAndPad(size)]
+    if augmented:
+        steps.append(PairedHorizontalFlip(flip_p, dataset.flip_pairs))
+    return SegmentationTransform(steps, dataset.mean, dataset.std)
+
+
+def create_segmentation_dataset(data: str, split: str = "train", image_size: int | None = None,
+                                augment: str = "flip", seed: int = 0, length: int | None = None) -> Dataset:
+    """A segmentation dataset with its transform (see the module docstring for ``data`` and the transforms).
+
+    The dataset has ``num_classes``, ``classes``, ``ignore_index`` (255) and ``image_size`` (S, the side of
+    every item) attributes. ``augment`` ("none" or "flip") applies to the train split only. ``length`` limits
+    the number of items (shapes: scenes generated; folders: the first pairs in sorted order); ``seed`` chooses
+    the shapes scenes.
+    """
+    kind, colon, root = data.partition(":")
+    datasets = {"shapes": ShapesSegmentationDataset, "coco-stuff": COCOStuffDataset, "lip": LIPDataset}
+    if kind not in datasets or (kind == "shapes" and colon):
+        raise ValueError(f"unknown segmentation data {data!r}; expected one of "
+                         f"{', '.join(map(repr, SEGMENTATION_DATA))}")
+    if kind != "shapes" and not root:
+        raise ValueError(f"expected {kind}:ROOT naming the folder that holds the {datasets[kind].name} files "
+                         f"({datasets[kind].layout}), got {data!r}")
+    if split not in ("train", "val"):
+        raise ValueError(f"unknown split {split!r}; expected 'train' or 'val'")
+    cls = datasets[kind]
+    transform = segmentation_transform(cls, split == "train", image_size, augment)
+    if kind == "shapes":
+        dataset = ShapesSegmentationDataset(split, size=cls.native_size, length=length, seed=seed, transform=transform)
+    else:
+        dataset = cls(root, split, transform=transform, length=length)
+    dataset.image_size = image_size if image_size is not None else cls.image_size
+    return dataset
+
+
+__all__ = ["COCO_STUFF_CLASSES", "IGNORE_INDEX", "LIP_CLASSES", "LIP_FLIP_PAIRS", "SEGMENTATION_AUGMENTS",
+           "SEGMENTATION_DATA", "COCOStuffDataset", "LIPDataset", "PairedHorizontalFlip", "ResizeLongerAndPad",
+           "SegmentationFolderDataset", "SegmentationTransform", "ShapesSegmentationDataset",
+           "create_segmentation_dataset", "load_label", "make_label_table", "segmentation_transform"]
