@@ -29,7 +29,7 @@ from .train.evaluation import load_run
 PAIR = ("resnet_mini", "vt_resnet_mini")
 SEGMENTATION_PAIR = ("fpn_resnet_mini", "vt_fpn_resnet_mini")
 IMAGE_SIZE = 64
-SEGMENTATION_TRAIN_SIZE, SEGMENTATION_EPOCHS = 1000, 6
+SEGMENTATION_TRAIN_SIZE = 1000
 
 
 def inference_throughput(model: torch.nn.Module, batch: int = 64, size: int = IMAGE_SIZE, repeats: int = 5) -> float:
@@ -88,8 +88,8 @@ def reproduce(out: str | Path = "reproduce", epochs: int | None = None, seed: in
     """Run the three parts and write the report; returns the path of ``report.md``.
 
     ``epochs`` / ``train_size`` size the classification runs (default: the quick recipe's, 2000 scenes),
-    ``segmentation_epochs`` / ``segmentation_train_size`` the segmentation runs (default: 6 epochs on 1000
-    scenes); ``tables`` picks the cost tables (default: all).
+    ``segmentation_epochs`` / ``segmentation_train_size`` the segmentation runs (default: the quick-segment
+    recipe's epochs on 1000 scenes); ``tables`` picks the cost tables (default: all).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -114,7 +114,7 @@ def reproduce(out: str | Path = "reproduce", epochs: int | None = None, seed: in
     segment_recipe = get_recipe("quick-segment")
     say("3/3 segmentation", flush=True)
     segment_rows, segment_models = _train_pair(
-        SEGMENTATION_PAIR, segment_recipe.name, out, seed, segmentation_epochs or SEGMENTATION_EPOCHS,
+        SEGMENTATION_PAIR, segment_recipe.name, out, seed, segmentation_epochs,
         segmentation_train_size or SEGMENTATION_TRAIN_SIZE, progress, say)
     segment_runs = {}
     for name, rows in segment_rows.items():

@@ -85,10 +85,10 @@ RECIPES: dict[str, Recipe] = {
     ),
     "quick-segment": Recipe(
         name="quick-segment",
-        description="CPU-friendly segmentation: the embedded shapes masks, AdamW with a 1-epoch warm-up and "
-                    "cosine decay, paired flips, 8 epochs at batch 32",
-        model="vt_fpn_resnet_mini", data="shapes", epochs=8, batch_size=32, optimizer="adamw", lr=2e-3,
-        warmup_lr=2e-4, warmup_epochs=1, schedule="cosine", weight_decay=0.05, augment="flip", task="segment",
+        description="CPU-friendly segmentation: the embedded shapes masks, AdamW with a half-epoch warm-up and "
+                    "cosine decay, paired flips, 8 epochs at batch 16",
+        model="vt_fpn_resnet_mini", data="shapes", epochs=8, batch_size=16, optimizer="adamw", lr=2e-3,
+        warmup_lr=2e-4, warmup_epochs=0.5, schedule="cosine", weight_decay=0.01, augment="flip", task="segment",
     ),
     "coco-stuff": Recipe(
         name="coco-stuff",
