@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--epochs", type=int, help="epochs per model (default: the quick recipe's)")
     repro.add_argument("--seed", type=int, default=0)
     repro.add_argument("--train-size", type=int, help="generated training scenes (default: 2000)")
-    repro.add_argument("--segmentation-epochs", type=int, help="epochs per segmentation model (default: the quick-segment recipe's)")
+    repro.add_argument("--segmentation-epochs", type=int,
+                       help="epochs per segmentation model (default: the quick-segment recipe's)")
     repro.add_argument("--segmentation-train-size", type=int,
                        help="generated training scenes for segmentation (default: 1000)")
     repro.add_argument("--quiet", action="store_true", help="no progress output")
