@@ -95,11 +95,11 @@ def test_section_3_2_tokens_vs_nonlocal_within_3_percent():
 
 def test_report_formats_every_table():
     text = "\n".join(c.format() for c in cost_report())
-    for title in ("Table 1", "Table 2", "Table 3", "Section 3.2"):
+    for title in ("Table 1", "Table 2", "Table 3", "Section 3.2", "Table 4"):
         assert title in text
     assert len(table1_comparison().rows) == 8
     with pytest.raises(ValueError, match="unknown table"):
-        cost_report(["4"])
+        cost_report(["5"])
 
 
 def test_paper_data_is_self_consistent_where_the_paper_is():

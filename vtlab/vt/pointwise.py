@@ -51,7 +51,21 @@ class TokenConv(nn.Module):
 
 
 class PixelConv(nn.Conv2d):
-    """Point-wise 2D convolution over a feature map X ∈ R^{H×W×C_in}: (N, C_in, H, W) → (N, C_out, H, W)."""
+    """Point-wise 2D convolution over a feature map X ∈ R^{H×W×C_in}: (N, C_in, H, W) → (N, C_out, H, W).
+
+    Grouped, it runs as one batched matrix product over the groups (the same multiply-adds; oneDNN's grouped
+    1×1 convolution is about twice as slow on the CPU), the weight kept as a Conv2d's.
+    """
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        if self.groups == 1:
+            return super().forward(X)
+        n, _, height, width = X.shape
+        g = self.groups
+        weight = rearrange(self.weight, "(g o) i 1 1 -> g o i", g=g).expand(n, -1, -1, -1)
+        out = torch.matmul(weight, rearrange(X, "n (g i) y x -> n g i (y x)", g=g))  # "g o i, n g i hw -> n g o hw"
+        out = rearrange(out, "n g o (y x) -> n (g o) y x", y=height, x=width)
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
     def __init__(self, in_channels: int, out_channels: int, groups: int = 1, bias: bool = False):
         check_divisible("in_channels", in_channels, "groups", groups)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 
 import torch
-from einops import einsum, rearrange
+from einops import rearrange
 from torch import nn
 
 from .._checks import check_divisible, check_feature_map, check_positive, check_tokens
@@ -61,7 +61,9 @@ class _Tokenizer(nn.Module):
         """T = [A^T X̄ ‖ P] W_V → (T (N, L, CT), A (N, heads, HW, L))."""
         X_bar = self._per_head(X)
         A_T = self._coefficients(X_bar, W_A)  # A^T, (N, heads, L, HW)
-        pooled = rearrange(einsum(A_T, X_bar, "n h l hw, n h d hw -> n h l d"), "n h l d -> n l (h d)")
+        # "n h l hw, n h d hw -> n h l d" as a batched matmul (the pixel-sized products are the hot path: see
+        # Projector.forward)
+        pooled = rearrange(torch.matmul(A_T, X_bar.transpose(2, 3)), "n h l d -> n l (h d)")
         A = A_T.transpose(2, 3)
         if self.position_encoder is not None:
             P = self.position_encoder(A, X.shape[-2:])
@@ -76,7 +78,7 @@ class _Tokenizer(nn.Module):
         W_A = rearrange(W_A, "n l (h d) -> n h l d", h=self.heads)
         if self.scaled:  # scaling the small filter rather than the HW×L logits: the same product
             W_A = W_A / math.sqrt(self.C // self.heads)
-        logits = einsum(W_A, X_bar, "n h l d, n h d hw -> n h l hw")
+        logits = torch.matmul(W_A, X_bar)  # "n h l d, n h d hw -> n h l hw"
         return logits.softmax(dim=-1)  # over the HW pixels: each token is a weighted average
 
 
