@@ -131,13 +131,18 @@ def test_stochastic_depth_drops_residual_branches_in_training_only():
         add_stochastic_depth(model, 0.0)
 
 
-def test_torchrun_trains_with_ddp_on_cpu_with_gloo(tmp_path):
+def torchrun_train(out, *arguments: str) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node 2 -m vtlab train ARGUMENTS --out OUT --quiet`` on the CPU (gloo), checked."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "vtlab", "train", "--recipe", "quick", "--epochs", "1", "--batch-size", "16",
-               "--train-size", "48", "--out", str(tmp_path), "--quiet"]
+               "-m", "vtlab", "train", *arguments, "--out", str(out), "--quiet"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[:3000] + "\n...\n" + result.stderr[-1500:]
+    return result
+
+
+def test_torchrun_trains_with_ddp_on_cpu_with_gloo(tmp_path):
+    result = torchrun_train(tmp_path, "--recipe", "quick", "--epochs", "1", "--batch-size", "16", "--train-size", "48")
     assert result.stdout.count("val acc") == 1  # printed by rank 0 only
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["world_size"] == 2
@@ -184,12 +189,7 @@ def test_task_mismatches_are_clear_errors(tmp_path, changes, message):
 
 
 def test_torchrun_trains_segmentation_with_ddp_on_cpu(tmp_path):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "vtlab", "train", "--task", "segment", "--epochs", "1", "--batch-size", "16",
-               "--train-size", "32", "--out", str(tmp_path), "--quiet"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[:3000] + "\n...\n" + result.stderr[-1500:]
+    torchrun_train(tmp_path, "--task", "segment", "--epochs", "1", "--batch-size", "16", "--train-size", "32")
     with open(tmp_path / "metrics.csv") as f:
         (row,) = list(csv.DictReader(f))
     # the mIoU is over all 500 validation scenes, half scored in each process and merged by torchmetrics
