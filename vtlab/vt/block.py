@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_feature_map, check_positive
-from .pointwise import TokenConv
+from .pointwise import TokenConv, channel_adapter
 from .projector import Projector
 from .tokenizer import DynamicTokenizer, StaticTokenizer
 from .transformer import Transformer
@@ -111,9 +111,7 @@ class VisualTransformer(nn.Module):
         check_positive(in_channels=in_channels, depth=config.depth)
         super().__init__()
         self.in_channels, self.config = in_channels, config
-        self.adapter = (nn.Identity() if in_channels == config.C else nn.Sequential(
-            nn.Conv2d(in_channels, config.C, kernel_size=1, bias=False),
-            nn.BatchNorm2d(config.C), nn.ReLU(inplace=True)))
+        self.adapter = nn.Identity() if in_channels == config.C else channel_adapter(in_channels, config.C)
         self.blocks = nn.ModuleList(
             VisualTransformerBlock(config, dynamic=config.dynamic and i > 0,
                                    project=project_last or i < config.depth - 1)

@@ -30,15 +30,10 @@ from torch import nn
 
 from .._checks import check_feature_map, check_positive
 from .block import VTConfig
-from .pointwise import TokenConv
+from .pointwise import TokenConv, channel_adapter
 from .projector import Projector
 from .tokenizer import StaticTokenizer
 from .transformer import Transformer
-
-
-def _pointwise_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False),
-                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
 class VTFPN(nn.Module):
@@ -55,7 +50,7 @@ class VTFPN(nn.Module):
         super().__init__()
         c = self.config = config
         self.in_channels = list(in_channels)
-        self.lateral = nn.ModuleList(_pointwise_bn_relu(ch, c.C) for ch in in_channels)
+        self.lateral = nn.ModuleList(channel_adapter(ch, c.C) for ch in in_channels)
         self.tokenizers = nn.ModuleList(
             StaticTokenizer(c.C, c.CT, c.L, heads=c.heads, position_encoding=c.position_encoding, scaled=c.scaled,
                             position_size=c.position_size, position_downsample=c.position_downsample)

@@ -77,6 +77,13 @@ class PixelConv(nn.Conv2d):
         return _as_matrix(self.weight, self.groups)
 
 
+def channel_adapter(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Section 4's channel adapter: a point-wise 2D conv + BatchNorm + ReLU that brings a feature map to the
+    channels a visual transformer works at (the conv's MACs count; the normalization's, by convention, do not)."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False),
+                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+
 def _as_matrix(weight: torch.Tensor, groups: int) -> torch.Tensor:
     blocks = rearrange(weight.flatten(1), "(g o) i -> g i o", g=groups)
     return torch.block_diag(*blocks)
