@@ -84,6 +84,17 @@ def test_interrupted_run_resumes_to_the_same_metrics(tmp_path, monkeypatch):
     assert uninterrupted[-1]["train_loss"] != uninterrupted[0]["train_loss"]
 
 
+def test_stop_after_ends_a_session_that_resumes_to_the_same_metrics(tmp_path):
+    config = dataclasses.replace(TINY, epochs=3)
+    uninterrupted = train(dataclasses.replace(config, out=str(tmp_path / "a")))
+    first = train(dataclasses.replace(config, out=str(tmp_path / "b"), stop_after=2))
+    assert len(first) == 2
+    resumed = train(dataclasses.replace(config, out=str(tmp_path / "b"), resume=True))
+    assert timing_free(resumed) == timing_free(uninterrupted)
+    with pytest.raises(ValueError, match="expected stop_after >= 1"):
+        train(dataclasses.replace(config, out=str(tmp_path / "c"), stop_after=0))
+
+
 def test_resuming_with_another_model_is_refused(tmp_path):
     train(dataclasses.replace(TINY, epochs=1, out=str(tmp_path)))
     with pytest.raises(ValueError, match="checkpoint of vt_resnet_mini .* this run is resnet_mini"):

@@ -62,6 +62,7 @@ def _train(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=out, resume=args.resume,
                          device=args.device, workers=args.workers, compile=args.compile, image_size=args.image_size,
                          train_size=args.train_size, download=args.download, progress=not args.quiet,
+                         stop_after=args.stop_after,
                          model_options=options)
     try:
         rows = train(config)
@@ -142,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="run folder (default: runs/MODEL-RECIPE-seedSEED)")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    train.add_argument("--stop-after", type=int, metavar="N",
+                       help="end after N epochs of this session, resumable with --resume (e.g. a job's time limit)")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     train.add_argument("--workers", type=int, default=0, help="data-loading processes (default: 0)")
     train.add_argument("--compile", action="store_true", help="torch.compile the model")

@@ -12,6 +12,7 @@ No two are the same up to rotation (a diamond would be a rotated square), since 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -88,6 +89,20 @@ def _draw(size: int, generator: torch.Generator):
     return (image.clamp(0, 1) * 255).round().to(torch.uint8), mask, label, kinds
 
 
+def scene_generator(split: str, seed: int, index: int) -> torch.Generator:
+    """The generator that draws scene ``index`` of ``split``: each scene has its own, so any one can be redrawn."""
+    return torch.Generator().manual_seed((seed * 3 + SPLITS[split]) * 1_000_003 + index)
+
+
+@functools.lru_cache(maxsize=8)
+def _render_split(split: str, size: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(images, masks, labels) of a split, rendered once per process: rendering is the slow part of a short run,
+    and a notebook or test suite builds the same splits many times. Callers must not modify the tensors."""
+    scenes = [render_scene(size, scene_generator(split, seed, i)) for i in range(length)]
+    return (torch.stack([s[0] for s in scenes]), torch.stack([s[1] for s in scenes]),
+            torch.tensor([s[2] for s in scenes]))
+
+
 class ShapesDataset(Dataset):
     """``length`` scenes of ``size``×``size`` pixels: items are (image uint8 (3, size, size), label), or
     (image, mask (size, size)) with ``target="mask"``. ``transform`` is applied to the image (classification)
@@ -107,13 +122,7 @@ class ShapesDataset(Dataset):
         if size < 16:
             raise ValueError(f"expected scenes of at least 16x16 pixels, got size={size}")
         self.split, self.size, self.seed, self.target, self.transform = split, size, seed, target, transform
-        scenes = [render_scene(size, self._generator(i)) for i in range(length)]
-        self.images = torch.stack([s[0] for s in scenes])
-        self.masks = torch.stack([s[1] for s in scenes])
-        self.labels = torch.tensor([s[2] for s in scenes])
-
-    def _generator(self, index: int) -> torch.Generator:
-        return torch.Generator().manual_seed((self.seed * 3 + SPLITS[self.split]) * 1_000_003 + index)
+        self.images, self.masks, self.labels = _render_split(split, size, length, seed)
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -68,6 +68,7 @@ class TrainConfig:
     train_size: int | None = None  # scenes in the embedded shapes training set (or the first N images of a folder)
     download: bool = False
     progress: bool = True
+    stop_after: int | None = None  # end this session after N epochs, resumable (e.g. to fit a job's time limit)
     model_options: dict = field(default_factory=dict)  # e.g. {"dynamic": False} for an ablation
 
 
@@ -261,7 +262,10 @@ def train(config: TrainConfig) -> list[dict]:
     ignore = IGNORE_INDEX if segment else NO_IGNORE
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing, ignore_index=ignore)
 
-    for epoch in range(start_epoch, epochs):
+    if config.stop_after is not None and config.stop_after < 1:
+        raise ValueError(f"expected stop_after >= 1 epochs, got {config.stop_after}")
+    last_epoch = epochs if config.stop_after is None else min(epochs, start_epoch + config.stop_after)
+    for epoch in range(start_epoch, last_epoch):
         sampler.set_epoch(epoch)
         trained.train()
         started, loss_sum, correct, labelled, seen = time.perf_counter(), 0.0, 0, 0, 0
