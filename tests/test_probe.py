@@ -1,0 +1,121 @@
+"""Token probing (vtlab.probe), its figures and widget (vtlab.viz.tokens / probe), the notebook renderer."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+import torch
+
+from vtlab.data.photos import sample_photos
+from vtlab.models import create_model
+from vtlab.probe import (
+    PROBE_CHECKPOINT,
+    coefficient_maps,
+    concentration,
+    load_probe_model,
+    region_mass,
+    region_share,
+    upsample_maps,
+)
+from vtlab.viz import FigureExplorer, use_vtlab_renderer
+from vtlab.viz.tokens import token_explorer, token_grid_figure, token_map_figure
+
+
+def test_region_mass_by_hand():
+    # one 2x2 map with weights 0.1, 0.2 / 0.3, 0.4 over regions 0, 1 / 1, 2
+    maps = torch.tensor([[0.1, 0.2], [0.3, 0.4]]).reshape(1, 1, 1, 2, 2)
+    masks = torch.tensor([[[0, 1], [1, 2]]])
+    mass = region_mass(maps, masks, 3)
+    assert torch.allclose(mass.flatten(), torch.tensor([0.1, 0.5, 0.4]))
+    share = region_share(masks, 3)
+    assert torch.allclose(share, torch.tensor([[0.25, 0.5, 0.25]]))
+    # best region: lifts 0.4, 1.0, 1.6 -> 1.6 (region 2)
+    assert concentration(mass, share).item() == pytest.approx(1.6)
+    uniform = torch.full((1, 1, 1, 2, 2), 0.25)
+    assert concentration(region_mass(uniform, masks, 3), share).item() == pytest.approx(1.0)
+
+
+def test_region_mass_rejects_bad_input():
+    with pytest.raises(ValueError, match="mask ids in"):
+        region_mass(torch.ones(1, 1, 1, 2, 2) / 4, torch.tensor([[[0, 3], [1, 2]]]), 3)
+    with pytest.raises(ValueError, match="same N, H, W"):
+        region_mass(torch.ones(1, 1, 1, 2, 2) / 4, torch.zeros(1, 3, 3, dtype=torch.long), 3)
+
+
+def test_coefficient_maps_and_upsampling():
+    torch.manual_seed(0)
+    model = create_model("vt_resnet_mini", num_classes=6).eval()
+    maps = coefficient_maps(model, torch.randn(2, 3, 64, 64))
+    assert [tuple(A.shape) for A in maps] == [(2, 4, 8, 16, 16), (2, 4, 4, 16, 16)]  # dynamic block: L/2 new
+    assert torch.allclose(maps[0].sum((-2, -1)), torch.ones(2, 4, 8), atol=1e-5)
+    up = upsample_maps(maps[1], (64, 64))
+    assert up.shape == (2, 4, 4, 64, 64) and torch.allclose(up.sum((-2, -1)), torch.ones(2, 4, 4), atol=1e-5)
+    with pytest.raises(ValueError, match="expected images"):
+        coefficient_maps(model, torch.randn(3, 64, 64))
+
+
+def test_shipped_checkpoint_loads_and_classifies_shapes():
+    assert PROBE_CHECKPOINT.is_file()
+    model, record = load_probe_model()
+    assert record["model"] == "vt_resnet_mini" and record["recipe"] == "quick"
+    assert float(record["val_acc"]) > 0.8 and len(record["history"]) == int(record["epochs"])
+    from vtlab.data import ShapesDataset, classification_transform, parse_data
+    normalise = classification_transform(parse_data("shapes"), train=False)
+    scenes = ShapesDataset("val", size=64, length=64)
+    x = torch.stack([normalise(image) for image in scenes.images])
+    with torch.no_grad():
+        accuracy = (model(x).argmax(1) == scenes.labels).float().mean().item()
+    assert accuracy > 0.75
+    with pytest.raises(FileNotFoundError, match="make_probe_checkpoint"):
+        load_probe_model("/nonexistent/weights.safetensors")
+
+
+def test_token_figures():
+    image = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)
+    maps = torch.rand(4, 16, 16)
+    grid = token_grid_figure(image, maps)
+    assert sum(isinstance(t, go.Image) for t in grid.data) == 5
+    heatmaps = [t for t in grid.data if isinstance(t, go.Heatmap)]
+    assert len(heatmaps) == 4 and heatmaps[0].dx == 4 and max(max(row) for row in heatmaps[0].z) == 1
+    assert grid.data[0].source.startswith("data:image/png;base64,")
+    single = token_map_figure(image, maps[0], title="t")
+    assert len(single.data) == 2 and single.layout.title.text == "t"
+    with pytest.raises(ValueError, match="expected an image"):
+        token_map_figure(torch.zeros(64, 64), maps[0])
+
+
+def test_token_explorer_follows_its_controls():
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    maps = [torch.rand(3, 2, 8, 8, 8), torch.rand(3, 2, 4, 8, 8)]
+    mass = [torch.softmax(torch.randn(3, 2, 8, 3), -1), torch.softmax(torch.randn(3, 2, 4, 3), -1)]
+    explorer = token_explorer(images, maps, mass, ["background", "a", "b"])
+    assert isinstance(explorer, FigureExplorer)
+    assert sum(isinstance(t, go.Heatmap) for t in explorer.figure.data) == 8  # block 0: all 8 tokens
+    explorer.controls["block"].value = 1
+    assert sum(isinstance(t, go.Heatmap) for t in explorer.figure.data) == 4  # the dynamic block renews 4
+    assert len(explorer.controls["token"].options) == 5
+    explorer.controls["token"].value = 2
+    explorer.controls["head"].value = 1
+    heat = explorer.figure.data[1].z
+    expected = maps[1][0, 1, 2] / maps[1][0, 1, 2].max()
+    assert torch.allclose(torch.tensor(heat, dtype=torch.float32), expected, atol=1e-3)
+    best = int(mass[1][0, 1, 2].argmax())
+    assert ["background", "a", "b"][best] in explorer.figure.layout.title.text
+    assert len(explorer.output.outputs) == 1  # the figure is the Output widget's state, not a printed display
+
+
+def test_sample_photos():
+    photos = sample_photos(["astronaut", "coffee"], size=48)
+    assert photos.shape == (2, 3, 48, 48) and photos.dtype == torch.uint8
+    with pytest.raises(ValueError, match="unknown photos"):
+        sample_photos(["lena"])
+
+
+def test_vtlab_renderer_is_offline_and_deterministic():
+    use_vtlab_renderer()
+    fig = go.Figure(go.Bar(x=[1], y=[2]))
+    bundles = [pio.renderers["vtlab"].to_mimebundle(fig.to_dict()) for _ in range(2)]
+    assert 'id="vtlab-figure-1"' in bundles[0]["text/html"] and 'id="vtlab-figure-2"' in bundles[1]["text/html"]
+    assert "cdn" not in bundles[0]["text/html"].lower() and "<script src" not in bundles[0]["text/html"]
+    assert bundles[0]["application/vnd.plotly.v1+json"]["data"][0]["y"] == [2]

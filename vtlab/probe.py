@@ -1,0 +1,94 @@
+r"""Probing visual tokens: where does each token look? (the paper's Figures 5 and 6, measured)
+
+A token's coefficient map is a column A[:, l] of equation (1): a softmax over the HW pixels of the feature map,
+so the token is that weighted average of the pixels. :func:`coefficient_maps` returns every block's maps,
+reshaped to the feature map's grid; :func:`upsample_maps` brings them to the image's resolution (each map
+still sums to 1); :func:`region_mass` measures, on scenes whose regions are known (the ``shapes`` masks), how
+much of each token's mass falls on each region, and :func:`concentration` compares that mass with the region's
+share of the image (1 = no preference, as a uniform map would give).
+
+Shapes: images (N, 3, H, W) → maps per block (N, heads, L, h, w); masks (N, H, W) with region ids 0..R-1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange, reduce
+from safetensors import safe_open
+
+from ._checks import check_positive
+from .models import create_model
+
+PROBE_CHECKPOINT = Path(__file__).parent / "assets" / "vt_resnet_mini_shapes.safetensors"
+
+
+def load_probe_model(path: str | Path = PROBE_CHECKPOINT) -> tuple[torch.nn.Module, dict]:
+    """The shipped ``vt_resnet_mini`` trained on ``shapes`` (regenerate with ``scripts/make_probe_checkpoint.py``),
+    in eval mode, and its training record (recipe, epochs, validation accuracy, per-epoch history)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no probing checkpoint at {path}: run `python scripts/make_probe_checkpoint.py`")
+    with safe_open(str(path), framework="pt") as f:
+        record = dict(f.metadata() or {})
+        weights = {name: f.get_tensor(name) for name in f.keys()}
+    model = create_model(record.get("model", "vt_resnet_mini"), num_classes=int(record.get("num_classes", 6)))
+    model.load_state_dict(weights)
+    if "history" in record:
+        record["history"] = json.loads(record["history"])
+    return model.eval(), record
+
+
+@torch.no_grad()
+def coefficient_maps(model: torch.nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """Each block's token coefficients A (N, heads, HW, L) as maps (N, heads, L, h, w) on the feature grid.
+
+    ``model`` is a VT-ResNet (anything whose ``forward_features(x, return_coefficients=True)`` returns
+    (X, T, [A per block])); ``images`` are already normalised as the model expects."""
+    if images.ndim != 4:
+        raise ValueError(f"expected images (N, 3, H, W), got shape {tuple(images.shape)}")
+    X, _, coefficients = model.forward_features(images, return_coefficients=True)
+    h, w = X.shape[-2:]
+    return [rearrange(A, "n heads (y x) l -> n heads l y x", y=h, x=w) for A in coefficients]
+
+
+def upsample_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Coefficient maps (..., h, w) resized to ``size`` (bilinear) and renormalised so each still sums to 1."""
+    lead = maps.shape[:-2]
+    flat = F.interpolate(maps.reshape(-1, 1, *maps.shape[-2:]).float(), size=size, mode="bilinear",
+                         align_corners=False).clamp_min(0)
+    flat = flat / flat.sum(dim=(-2, -1), keepdim=True)
+    return flat.reshape(*lead, *size)
+
+
+def region_mass(maps: torch.Tensor, masks: torch.Tensor, num_regions: int) -> torch.Tensor:
+    """The share of each token's coefficient mass on each region.
+
+    maps (N, heads, L, H, W), each summing to 1 over the pixels, at the masks' resolution; masks (N, H, W)
+    with ids in [0, num_regions). Returns (N, heads, L, num_regions); each row sums to 1."""
+    check_positive(num_regions=num_regions)
+    if maps.ndim != 5 or masks.ndim != 3 or maps.shape[-2:] != masks.shape[-2:] or maps.shape[0] != masks.shape[0]:
+        raise ValueError(f"expected maps (N, heads, L, H, W) and masks (N, H, W) of the same N, H, W; "
+                         f"got {tuple(maps.shape)} and {tuple(masks.shape)}")
+    if masks.min() < 0 or masks.max() >= num_regions:
+        raise ValueError(f"expected mask ids in [0, {num_regions}), got [{int(masks.min())}, {int(masks.max())}]")
+    one_hot = F.one_hot(masks.long(), num_regions).to(maps.dtype)  # (N, H, W, R)
+    return torch.einsum("nhlyx,nyxr->nhlr", maps, one_hot)
+
+
+def region_share(masks: torch.Tensor, num_regions: int) -> torch.Tensor:
+    """Each region's share of the image's pixels: (N, num_regions), what a uniform map would put on it."""
+    one_hot = F.one_hot(masks.long(), num_regions).float()
+    return reduce(one_hot, "n y x r -> n r", "mean")
+
+
+def concentration(mass: torch.Tensor, share: torch.Tensor) -> torch.Tensor:
+    """Lift of each token's best region: max over regions of mass / share, over regions present in the image
+    (mass (N, heads, L, R), share (N, R) → (N, heads, L)). 1 means the token looks no more at any region
+    than a uniform map would; 1/share means all its mass is on that region."""
+    present = share > 0
+    lift = mass / share.clamp_min(1e-12)[:, None, None, :]
+    return lift.masked_fill(~present[:, None, None, :], 0).amax(dim=-1)
