@@ -1,0 +1,171 @@
+"""The tutorial site builds (`mkdocs build --strict`) and its pages work in a browser, offline.
+
+The site is built into a temporary folder, served over http from this machine, and opened in headless Chromium
+(Debian's `chromium` and `chromium-driver`, which `.ci/run` installs; no browser is downloaded). Each tutorial
+page must render every plotly figure its notebook shows and typeset its math, with no JavaScript error, and
+load nothing from outside the site. The browser checks skip only where Chromium or its driver is absent.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+NEEDS_BROWSER = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="headless Chromium is absent: `apt-get install chromium chromium-driver` (.ci/run does)")
+MATH = re.compile(r"\$[^$\n]+\$")
+PAGE_TIMEOUT = 30  # seconds for a page's figures and math to appear
+
+
+def notebook(name: str) -> dict:
+    return json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+
+
+def expected_figures(name: str) -> int:
+    """The plotly figures the notebook shows outside widgets: its outputs with the vtlab renderer's HTML."""
+    return sum("Plotly.newPlot" in "".join(output.get("data", {}).get("text/html", ""))
+               and "application/vnd.jupyter.widget-view+json" not in output.get("data", {})
+               for cell in notebook(name)["cells"] if cell["cell_type"] == "code" for output in cell["outputs"])
+
+
+def has_math(name: str) -> bool:
+    cells = notebook(name)["cells"]
+    return any(MATH.search("".join(cell["source"])) for cell in cells if cell["cell_type"] == "markdown")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """`mkdocs build --strict` into a temporary folder."""
+    pytest.importorskip("mkdocs", reason="mkdocs comes with the docs extra: pip install -e '.[docs]'")
+    out = tmp_path_factory.mktemp("site")
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(site: Path):
+    """The built site over http on 127.0.0.1 (file:// URLs would change how the browser loads scripts)."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium comes with the dev extra")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1280,1000", "--no-first-run", "--disable-extensions"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(PAGE_TIMEOUT)
+    driver.set_script_timeout(PAGE_TIMEOUT)
+    yield driver
+    driver.quit()
+
+
+def test_site_builds_strictly(site: Path):
+    assert (site / "index.html").exists()
+    for name in NOTEBOOKS:
+        assert (site / "notebooks" / name / "index.html").exists(), f"no page for notebooks/{name}.ipynb"
+    assert (site / "assets" / "vendor" / "plotly.min.js").stat().st_size > 1_000_000
+    assert (site / "assets" / "vendor" / "mathjax" / "tex-svg-full.js").stat().st_size > 1_000_000
+
+
+def open_page(driver, url: str) -> None:
+    driver.get_log("browser")  # drop what earlier pages logged
+    driver.get(url)
+
+
+def wait_for(driver, script: str) -> bool:
+    """Whether ``script`` returned true within PAGE_TIMEOUT (the assertions that follow say what is missing)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(driver, PAGE_TIMEOUT, poll_frequency=0.2).until(lambda d: d.execute_script(script))
+    except TimeoutException:
+        return False
+    return True
+
+
+# What a page shows once loaded: plotly figures drawn, math typeset, what MathJax failed on, what was fetched.
+PAGE_STATE = """
+    const figures = Array.from(document.querySelectorAll('.plotly-graph-div'));
+    const prose = Array.from(document.querySelectorAll('.jp-MarkdownOutput, .arithmatex')).map(e => {
+      const text = e.cloneNode(true);  // the text a reader sees, less code and typeset math
+      text.querySelectorAll('code, pre, mjx-container').forEach(c => c.remove());
+      return text.textContent;
+    });
+    const texErrors = Array.from(document.querySelectorAll('mjx-container [data-mjx-error]'))
+      .map(e => e.getAttribute('data-mjx-error'));
+    const undefinedMacros = Array.from(document.querySelectorAll('mjx-container [data-mml-node="mtext"][fill="red"]'))
+      .map(() => 'an undefined macro');  // MathJax shows an unknown \\macro in red
+    return {
+      divs: figures.length,
+      drawn: figures.filter(d => d.querySelector('.main-svg')).length,
+      math: document.querySelectorAll('.jp-MarkdownOutput mjx-container, .arithmatex mjx-container').length,
+      untypeset: prose.filter(t => /\\$[^$\\n]+\\$|\\\\\\(|\\\\\\[/.test(t)).length,
+      mathErrors: texErrors.concat(undefinedMacros),
+      resources: performance.getEntriesByType('resource').map(r => r.name),
+    };
+"""
+
+
+def check_page(driver, base: str, page: str, figures: int, math: bool) -> None:
+    url = base + page
+    open_page(driver, url)
+    mathjax = wait_for(driver, "return !!(window.MathJax && MathJax.startup && MathJax.startup.promise);")
+    if mathjax:
+        driver.execute_async_script("MathJax.startup.promise.then(() => arguments[arguments.length - 1](true));")
+    wait_for(driver, f"return document.querySelectorAll('.plotly-graph-div .main-svg').length >= {figures};")
+    state = driver.execute_script(PAGE_STATE)
+    errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, f"{url}: JavaScript errors:\n" + "\n".join(errors)
+    assert mathjax, f"{url}: MathJax did not load"
+    assert state["drawn"] == state["divs"] >= figures, f"{url}: {state['drawn']} of {state['divs']} figures drawn"
+    if math:
+        assert state["math"] > 0, f"{url}: no typeset math"
+    assert state["untypeset"] == 0, f"{url}: {state['untypeset']} blocks still show TeX as text"
+    assert not state["mathErrors"], f"{url}: MathJax could not typeset: {state['mathErrors']}"
+    outside = [r for r in state["resources"] if not r.startswith(base)]
+    assert not outside, f"{url}: loaded from outside the site (it must work offline): {outside}"
+
+
+@NEEDS_BROWSER
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_tutorial_page_renders_figures_and_math(browser, server: str, name: str):
+    check_page(browser, server, f"notebooks/{name}/", figures=expected_figures(name), math=has_math(name))
+
+
+@NEEDS_BROWSER
+@pytest.mark.parametrize("page", ["", "concepts/"])
+def test_page_renders_math(browser, server: str, page: str):
+    check_page(browser, server, page, figures=0, math=True)
