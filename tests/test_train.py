@@ -95,6 +95,14 @@ def test_stop_after_ends_a_session_that_resumes_to_the_same_metrics(tmp_path):
         train(dataclasses.replace(config, out=str(tmp_path / "c"), stop_after=0))
 
 
+def test_val_size_limits_the_validation_set_and_eval_follows_the_run(tmp_path):
+    from vtlab.train.evaluation import evaluate_run
+
+    rows = train(dataclasses.replace(TINY, epochs=1, val_size=40, out=str(tmp_path)))
+    result = evaluate_run(tmp_path, device="cpu")
+    assert result["images"] == 40 and result["acc"] == pytest.approx(rows[-1]["val_acc"], abs=1e-6)
+
+
 def test_resuming_with_another_model_is_refused(tmp_path):
     train(dataclasses.replace(TINY, epochs=1, out=str(tmp_path)))
     with pytest.raises(ValueError, match="checkpoint of vt_resnet_mini .* this run is resnet_mini"):

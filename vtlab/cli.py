@@ -62,7 +62,7 @@ def _train(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=out, resume=args.resume,
                          device=args.device, workers=args.workers, compile=args.compile, image_size=args.image_size,
                          train_size=args.train_size, download=args.download, progress=not args.quiet,
-                         stop_after=args.stop_after,
+                         stop_after=args.stop_after, val_size=args.val_size,
                          model_options=options)
     try:
         rows = train(config)
@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--compile", action="store_true", help="torch.compile the model")
     train.add_argument("--image-size", type=int, help="resize images to this size (default: the data's)")
     train.add_argument("--train-size", type=int, help="scenes in the generated shapes training set")
+    train.add_argument("--val-size", type=int, help="scenes in the generated shapes validation set (default: 500)")
     train.add_argument("--download", action="store_true", help="let CIFAR download its archive (needs a network)")
     train.add_argument("--ablate", nargs="+", default=[], choices=list(ABLATIONS),
                        help="Table 3 ablations of a VT model: TF (no transformer), PE (no position encoding), "

@@ -66,6 +66,7 @@ class TrainConfig:
     compile: bool = False
     image_size: int | None = None
     train_size: int | None = None  # scenes in the embedded shapes training set (or the first N images of a folder)
+    val_size: int | None = None  # likewise for the validation set (default: all of it; shapes: 500 scenes)
     download: bool = False
     progress: bool = True
     stop_after: int | None = None  # end this session after N epochs, resumable (e.g. to fit a job's time limit)
@@ -192,7 +193,7 @@ def train(config: TrainConfig) -> list[dict]:
     # data: the dataset's content does not depend on the training seed; its order depends on (seed, epoch)
     train_set = create_data(task, data, "train", config.image_size, recipe.augment, download=config.download,
                             length=config.train_size)
-    val_set = create_data(task, data, "val", config.image_size, download=config.download)
+    val_set = create_data(task, data, "val", config.image_size, download=config.download, length=config.val_size)
     segment = task == "segment"
     per_process = batch_size // ctx.world_size
     sampler = DistributedSampler(train_set, ctx.world_size, ctx.rank, shuffle=True, seed=config.seed,

@@ -33,7 +33,7 @@ def evaluate_run(run: str | Path, split: str = "val", ema: bool = False, data: s
     model, info = load_run(run, ema)
     task = model_task(info["model"])
     dataset = create_data(task, data or info["data"], split, info["config"]["image_size"],
-                          length=info["config"]["train_size"] if split == "train" else None)
+                          length=info["config"]["train_size"] if split == "train" else info["config"].get("val_size"))
     if dataset.num_classes != info["num_classes"]:
         raise ValueError(f"{data} has {dataset.num_classes} classes; the run's model predicts {info['num_classes']}")
     target = resolve_device(device)
