@@ -160,8 +160,7 @@ for side in (7, 14):
 # below it, its default figure. The next cell prints the crossovers for a few channel widths at $C_T = 2C$.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-explorer = scaling_explorer(sides, config)  # not compared: nbval takes the widget's figure as cell output
+explorer = scaling_explorer(sides, config)
 display(explorer)
 
 # %%
