@@ -162,8 +162,7 @@ table2_figure(model_costs).show()
 # models at a time, MACs or parameters; below it, its default figure.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-explorer = stage_explorer(costs)  # not compared: nbval takes the widget's figure as cell output
+explorer = stage_explorer(costs)
 display(explorer)
 
 # %%

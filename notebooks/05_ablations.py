@@ -212,8 +212,7 @@ table3_figure("vt_resnet34", summaries).show()
 # unless they were trained. Below the widget, its figure with the transformer switched off.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-explorer = ablation_explorer(summaries)  # not compared: nbval takes the widget's figure as cell output
+explorer = ablation_explorer(summaries)
 display(explorer)
 
 # %%

@@ -239,7 +239,6 @@ level_token_figure(val.images[0], [m[0].mean(0) for m in maps], LEVELS, underlay
 # shows level C3 of scene 1.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 explorer = level_token_explorer(val.images[:24], [m[:24] for m in maps], LEVELS)
 display(explorer)
 
