@@ -133,6 +133,17 @@ def paper_stage5(depth: str, resnet: StageCosts, metric: str = "macs") -> dict[s
     return {"via Table 2": values["stage 5"] / ratio, "via Table 1": total - shared - head}
 
 
+def add_paper_and_vtlab_bars(fig: go.Figure, labels: list[str], theirs: list[float], ours: list[float], table: str,
+                             row: int, col: int, legend: bool, hover: bool = True) -> None:
+    """The paper's figures (grey, "paper (<table>)") and vtlab's (blue, with its relative difference as hover
+    text) as two bar traces in one subplot; ``legend`` shows them in the legend (once per figure)."""
+    fig.add_trace(go.Bar(x=labels, y=theirs, name=f"paper ({table})", marker_color=COLOURS["paper"],
+                         legendgroup="paper", showlegend=legend), row=row, col=col)
+    hovertext = [f"{relative_error(o, t):+.1f}% vs paper" for o, t in zip(ours, theirs, strict=True)] if hover else None
+    fig.add_trace(go.Bar(x=labels, y=ours, name="vtlab", marker_color=COLOURS["vtlab"], legendgroup="vtlab",
+                         showlegend=legend, hovertext=hovertext), row=row, col=col)
+
+
 def table1_figure(costs: Mapping[str, ModelCost]) -> go.Figure:
     """Table 1's MACs (G, left) and parameters (M, right): the paper's bar beside vtlab's for each model in
     ``costs`` (registered name → :func:`vtlab.cost.report.model_cost`), in the mapping's order.
@@ -145,13 +156,7 @@ def table1_figure(costs: Mapping[str, ModelCost]) -> go.Figure:
         theirs = [getattr(paper.table1(n), f"{metric}_g" if metric == "macs" else "params_m") for n in names]
         ours = [round(getattr(costs[n], metric) / scale, digits) for n in names]
         labels = [short_name(n) for n in names]
-        fig.add_trace(go.Bar(x=labels, y=theirs, name="paper (Table 1)", marker_color=COLOURS["paper"],
-                             legendgroup="paper", showlegend=col == 1), row=1, col=col)
-        fig.add_trace(go.Bar(x=labels, y=ours, name="vtlab", marker_color=COLOURS["vtlab"], legendgroup="vtlab",
-                             showlegend=col == 1,
-                             hovertext=[f"{relative_error(o, t):+.1f}% vs paper" for o, t in zip(ours, theirs,
-                                                                                                 strict=True)]),
-                      row=1, col=col)
+        add_paper_and_vtlab_bars(fig, labels, theirs, ours, "Table 1", row=1, col=col, legend=col == 1)
     fig.update_layout(barmode="group", height=400, margin=dict(l=50, r=20, t=50, b=40))
     return fig
 
@@ -180,12 +185,9 @@ def table2_figure(costs: Mapping[str, ModelCost]) -> go.Figure:
     labels = [f"R-{d}" for d in depths]
     for i, key in enumerate(TABLE2_KEYS):
         row, col = divmod(i, 2)
-        fig.add_trace(go.Bar(x=labels, y=[paper.TABLE2[f"resnet{d}"][key] for d in depths], name="paper (Table 2)",
-                             marker_color=COLOURS["paper"], legendgroup="paper", showlegend=i == 0),
-                      row=row + 1, col=col + 1)
-        fig.add_trace(go.Bar(x=labels, y=[round(ours[d][key], 2) for d in depths], name="vtlab",
-                             marker_color=COLOURS["vtlab"], legendgroup="vtlab", showlegend=i == 0),
-                      row=row + 1, col=col + 1)
+        add_paper_and_vtlab_bars(fig, labels, [paper.TABLE2[f"resnet{d}"][key] for d in depths],
+                                 [round(ours[d][key], 2) for d in depths], "Table 2", row=row + 1, col=col + 1,
+                                 legend=i == 0, hover=False)
     fig.add_hline(y=1, line=dict(color="black", width=1, dash="dot"))
     fig.update_layout(barmode="group", height=560, margin=dict(l=50, r=20, t=50, b=40))
     return fig

@@ -29,13 +29,13 @@ from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from ..cost import macs_by_module, paper
 from ..data import IGNORE_INDEX
+from .costs import add_paper_and_vtlab_bars
 from .explorer import FigureExplorer
 from .tokens import _add_overlay, _heat, _image_png, token_grid_figure
 
 # One colour per class of the shapes masks (background first); further classes cycle through plotly's palette.
 CLASS_COLOURS = ("#d9d9d9", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                  "#17becf", "#bcbd22", "#7f7f7f")
-COLOURS = {"paper": "#7f7f7f", "vtlab": "#1f77b4"}
 NECKS = ("FPN", "VT-FPN")
 
 
@@ -126,13 +126,7 @@ def table4_figure(necks: Mapping[tuple[str, str], float],
             labels.append(f"{backbone + ' ' if backbone else ''}{neck}<br>{dataset} {H}x{W}")
             theirs.append(getattr(row, field))
             ours.append(round(float(value), 2))
-        fig.add_trace(go.Bar(x=labels, y=theirs, name="paper (Table 4)", marker_color=COLOURS["paper"],
-                             legendgroup="paper", showlegend=col == 1), row=1, col=col)
-        fig.add_trace(go.Bar(x=labels, y=ours, name="vtlab", marker_color=COLOURS["vtlab"], legendgroup="vtlab",
-                             showlegend=col == 1,
-                             hovertext=[f"{100 * (o - t) / t:+.1f}% vs paper" for o, t in zip(ours, theirs,
-                                                                                                strict=True)]),
-                      row=1, col=col)
+        add_paper_and_vtlab_bars(fig, labels, theirs, ours, "Table 4", row=1, col=col, legend=col == 1)
     fig.update_layout(barmode="group", height=420, margin=dict(l=50, r=20, t=50, b=40))
     return fig
 
