@@ -176,6 +176,8 @@ def train(config: TrainConfig) -> list[dict]:
         raise ValueError(f"model {model_name!r} is a {task} model but recipe {recipe.name!r} trains {recipe.task} "
                          f"models; use a {task} recipe ({suggestion})")
     epochs = config.epochs if config.epochs is not None else recipe.epochs
+    if config.stop_after is not None and config.stop_after < 1:
+        raise ValueError(f"expected stop_after >= 1 epochs, got {config.stop_after}")
     batch_size = config.batch_size or recipe.batch_size
     device = resolve_device(config.device)
     ctx = init_distributed(device.type)
@@ -263,8 +265,6 @@ def train(config: TrainConfig) -> list[dict]:
     ignore = IGNORE_INDEX if segment else NO_IGNORE
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing, ignore_index=ignore)
 
-    if config.stop_after is not None and config.stop_after < 1:
-        raise ValueError(f"expected stop_after >= 1 epochs, got {config.stop_after}")
     last_epoch = epochs if config.stop_after is None else min(epochs, start_epoch + config.stop_after)
     for epoch in range(start_epoch, last_epoch):
         sampler.set_epoch(epoch)
