@@ -39,7 +39,7 @@ import torch
 from IPython.display import display
 
 import vtlab.viz
-from vtlab.cost import count_params, macs_by_module, paper
+from vtlab.cost import count_params, macs_by_module, neck_inputs, neck_macs, neck_macs_by_module, paper
 from vtlab.cost.report import table4_comparison
 from vtlab.data import create_segmentation_dataset
 from vtlab.models import create_model
@@ -52,9 +52,6 @@ from vtlab.viz.segmentation import (
     level_coefficient_maps,
     level_token_explorer,
     level_token_figure,
-    neck_inputs,
-    neck_macs,
-    neck_macs_by_module,
     prediction_figure,
     region_underlay,
     table4_figure,

@@ -7,7 +7,7 @@ from einops import einsum
 from torch.utils.flop_counter import FlopCounterMode
 
 import vtlab
-from vtlab.cost import paper
+from vtlab.cost import macs_by_module, neck_inputs, neck_macs, paper
 from vtlab.cost.report import (
     cost_report,
     model_cost,
@@ -107,3 +107,17 @@ def test_paper_data_is_self_consistent_where_the_paper_is():
         base, vt = paper.table1(f"resnet{depth}"), paper.table1(f"vt_resnet{depth}")
         assert round(base.macs_g / vt.macs_g, 2) == paper.TABLE2[f"resnet{depth}"]["macs_total"]
         assert round(base.params_m / vt.params_m, 2) == paper.TABLE2[f"resnet{depth}"]["params_total"]
+
+
+@pytest.mark.parametrize(("name", "size"), [("fpn_resnet_mini", (96, 72)), ("vt_fpn_resnet_mini", 64)])
+def test_neck_macs_equal_the_whole_models_count_of_fpn(name, size):
+    model = vtlab.create_model(name)
+    assert neck_macs(model, size) == macs_by_module(model, size)["fpn"] > 0
+    assert next(model.parameters()).device.type == "cpu", "the model itself stays where it was"
+
+
+def test_neck_inputs_follow_resnet50s_strides_without_running_it():
+    model = vtlab.create_model("fpn_resnet50")
+    shapes = [tuple(f.shape) for f in neck_inputs(model, (800, 1216))]
+    assert shapes == [(1, 256, 200, 304), (1, 512, 100, 152), (1, 1024, 50, 76), (1, 2048, 25, 38)]
+    assert [tuple(f.shape[-2:]) for f in neck_inputs(model, 473)] == [(119, 119), (60, 60), (30, 30), (15, 15)]

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from vtlab.cost import macs_by_module, paper
+from vtlab.cost import paper
 from vtlab.data import IGNORE_INDEX
 from vtlab.models import create_model
 from vtlab.train.metrics import segmentation_metrics
@@ -20,8 +20,6 @@ from vtlab.viz.segmentation import (
     level_token_explorer,
     level_token_figure,
     mask_image,
-    neck_inputs,
-    neck_macs,
     prediction_figure,
     region_underlay,
     table4_figure,
@@ -58,20 +56,6 @@ def test_level_coefficient_maps_need_a_vt_fpn():
         level_coefficient_maps(create_model("fpn_resnet_mini"), torch.randn(1, 3, 64, 64))
     with pytest.raises(ValueError, match="N, 3, H, W"):
         level_coefficient_maps(create_model("vt_fpn_resnet_mini"), torch.randn(3, 64, 64))
-
-
-@pytest.mark.parametrize(("name", "size"), [("fpn_resnet_mini", (96, 72)), ("vt_fpn_resnet_mini", 64)])
-def test_neck_macs_equal_the_whole_models_count_of_fpn(name, size):
-    model = create_model(name)
-    assert neck_macs(model, size) == macs_by_module(model, size)["fpn"] > 0
-    assert next(model.parameters()).device.type == "cpu", "the model itself stays where it was"
-
-
-def test_neck_inputs_follow_resnet50s_strides_without_running_it():
-    model = create_model("fpn_resnet50")
-    shapes = [tuple(f.shape) for f in neck_inputs(model, (800, 1216))]
-    assert shapes == [(1, 256, 200, 304), (1, 512, 100, 152), (1, 1024, 50, 76), (1, 2048, 25, 38)]
-    assert [tuple(f.shape[-2:]) for f in neck_inputs(model, 473)] == [(119, 119), (60, 60), (30, 30), (15, 15)]
 
 
 def test_class_iou_by_hand_and_its_mean_is_the_engines_miou():

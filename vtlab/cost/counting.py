@@ -12,6 +12,7 @@ MACs come from fvcore's tracing counter, restricted to those operators; einsum g
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Iterator
@@ -126,3 +127,25 @@ def count_params(model: nn.Module, include_norm: bool = False) -> int:
     """Parameters of ``model``; normalization layers' affine parameters only with ``include_norm=True``."""
     norm_params = {id(p) for m in model.modules() if isinstance(m, NORM_LAYERS) for p in m.parameters()}
     return sum(p.numel() for p in model.parameters() if include_norm or id(p) not in norm_params)
+
+
+def neck_inputs(model: nn.Module, input_size: int | tuple[int, int]) -> list[torch.Tensor]:
+    """Zero feature maps (1, C_i, H_i, W_i) of the shapes that ``model.backbone`` gives for one image of
+    ``input_size``, found on the meta device (a copy of the backbone, nothing computed)."""
+    H, W = (input_size, input_size) if isinstance(input_size, int) else input_size
+    backbone = copy.deepcopy(model.backbone).to("meta").eval()
+    with torch.no_grad():
+        shapes = [f.shape for f in backbone(torch.zeros(1, 3, H, W, device="meta"))]
+    return [torch.zeros(shape) for shape in shapes]
+
+
+def neck_macs_by_module(model: nn.Module, input_size: int | tuple[int, int]) -> dict[str, int]:
+    """MACs of ``model.fpn`` and of each of its submodules (qualified names within the neck, "" for the whole
+    neck) for one image of ``input_size``, the paper's convention with vtlab's counter: what
+    ``macs_by_module(model, input_size)`` gives under ``"fpn"``, without tracing the backbone and the head."""
+    return macs_by_module(model.fpn, inputs=(neck_inputs(model, input_size),))
+
+
+def neck_macs(model: nn.Module, input_size: int | tuple[int, int]) -> int:
+    """MACs of ``model.fpn`` alone for one image of ``input_size`` (Table 4's "FPN MACs")."""
+    return neck_macs_by_module(model, input_size)[""]

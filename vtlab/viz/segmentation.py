@@ -2,8 +2,6 @@
 
 - :func:`level_coefficient_maps`: VT-FPN's token coefficients A_i of every pyramid level, as maps on each
   level's grid (what :func:`vtlab.probe.coefficient_maps` is for VT-ResNets);
-- :func:`neck_macs` (and :func:`neck_macs_by_module`): the MACs of a segmentation model's neck ``.fpn`` alone,
-  counted on feature maps of the backbone's output shapes without running the backbone (Table 4's "FPN MACs");
 - :func:`class_iou`: IoU per class, whose mean over the classes present is the engine's mIoU;
 - figures: :func:`table4_figure` (neck and whole-model MACs beside the paper's), :func:`prediction_figure`
   (scenes, ground-truth masks and each model's predicted masks), :func:`class_iou_figure`,
@@ -16,7 +14,6 @@ figures are small and the same on every run.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
@@ -27,11 +24,11 @@ from plotly.subplots import make_subplots
 from torch import nn
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
-from ..cost import macs_by_module, paper
+from ..cost import paper
 from ..data import IGNORE_INDEX
 from .costs import add_paper_and_vtlab_bars
 from .explorer import FigureExplorer
-from .tokens import _add_overlay, _heat, _image_png, token_grid_figure
+from .tokens import add_overlay, heat_map, image_png, token_grid_figure
 
 # One colour per class of the shapes masks (background first); further classes cycle through plotly's palette.
 CLASS_COLOURS = ("#d9d9d9", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -59,28 +56,6 @@ def level_coefficient_maps(model: nn.Module, images: torch.Tensor) -> list[torch
         model.train(was_training)
     return [rearrange(A_i, "n heads (y x) l -> n heads l y x", y=X_i.shape[-2], x=X_i.shape[-1])
             for X_i, A_i in zip(X, A, strict=True)]
-
-
-def neck_inputs(model: nn.Module, input_size: int | tuple[int, int]) -> list[torch.Tensor]:
-    """Zero feature maps (1, C_i, H_i, W_i) of the shapes that ``model.backbone`` gives for one image of
-    ``input_size``, found on the meta device (a copy of the backbone, nothing computed)."""
-    H, W = (input_size, input_size) if isinstance(input_size, int) else input_size
-    backbone = copy.deepcopy(model.backbone).to("meta").eval()
-    with torch.no_grad():
-        shapes = [f.shape for f in backbone(torch.zeros(1, 3, H, W, device="meta"))]
-    return [torch.zeros(shape) for shape in shapes]
-
-
-def neck_macs_by_module(model: nn.Module, input_size: int | tuple[int, int]) -> dict[str, int]:
-    """MACs of ``model.fpn`` and of each of its submodules (qualified names within the neck, "" for the whole
-    neck) for one image of ``input_size``, the paper's convention with vtlab's counter: what
-    ``macs_by_module(model, input_size)`` gives under ``"fpn"``, without tracing the backbone and the head."""
-    return macs_by_module(model.fpn, inputs=(neck_inputs(model, input_size),))
-
-
-def neck_macs(model: nn.Module, input_size: int | tuple[int, int]) -> int:
-    """MACs of ``model.fpn`` alone for one image of ``input_size`` (Table 4's "FPN MACs")."""
-    return neck_macs_by_module(model, input_size)[""]
 
 
 def class_iou(predictions: torch.Tensor, masks: torch.Tensor, num_classes: int,
@@ -175,7 +150,7 @@ def prediction_figure(images: torch.Tensor, masks: torch.Tensor, predictions: Ma
     for n in range(len(images)):
         panels = [images[n], *(mask_image(m[n], K) for m in (masks, *predictions.values()))]
         for col, panel in enumerate(panels, start=1):
-            fig.add_trace(go.Image(source=_image_png(panel), hoverinfo="skip"), row=n + 1, col=col)
+            fig.add_trace(go.Image(source=image_png(panel), hoverinfo="skip"), row=n + 1, col=col)
     for name, colour in zip(class_names, class_colours(K), strict=True):  # a legend of the class colours
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
                                  marker=dict(color=colour, size=12, symbol="square")), row=1, col=1)
@@ -227,9 +202,9 @@ def level_token_figure(image: torch.Tensor, level_maps: Sequence[torch.Tensor],
     fig = make_subplots(rows=len(level_maps), cols=L + 1, subplot_titles=titles, horizontal_spacing=0.01,
                         vertical_spacing=0.04)
     for row, maps in enumerate(level_maps, start=1):
-        _add_overlay(fig, image, None, row=row, col=1)
+        add_overlay(fig, image, None, row=row, col=1)
         for t in range(maps.shape[0]):
-            _add_overlay(fig, under, _heat(maps[t]), row=row, col=t + 2)
+            add_overlay(fig, under, heat_map(maps[t]), row=row, col=t + 2)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(title=title, height=60 + 150 * len(level_maps), width=max(600, 125 * (L + 1)),

@@ -24,7 +24,7 @@ from .explorer import FigureExplorer
 HEAT = [[0.0, "rgba(255,255,0,0)"], [0.3, "rgba(255,160,0,0.35)"], [1.0, "rgba(220,0,0,0.85)"]]
 
 
-def _image_png(image: torch.Tensor) -> str:
+def image_png(image: torch.Tensor) -> str:
     """(3, H, W) uint8 or float in [0, 1] → a PNG data URI."""
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"expected an image (3, H, W), got shape {tuple(image.shape)}")
@@ -35,16 +35,16 @@ def _image_png(image: torch.Tensor) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _heat(coefficients: torch.Tensor) -> np.ndarray:
+def heat_map(coefficients: torch.Tensor) -> np.ndarray:
     """A map scaled to [0, 1] by its maximum, rounded so that figures are the same on every run."""
     scaled = coefficients / coefficients.max().clamp_min(1e-12)
     return np.round(scaled.numpy(), 3)
 
 
-def _add_overlay(fig: go.Figure, image: torch.Tensor, heat: np.ndarray | None, row: int = 1, col: int = 1) -> None:
+def add_overlay(fig: go.Figure, image: torch.Tensor, heat: np.ndarray | None, row: int = 1, col: int = 1) -> None:
     """The image in pixel coordinates and, over it, the map's cells stretched to cover the same area."""
     height, width = image.shape[-2:]
-    fig.add_trace(go.Image(source=_image_png(image), hoverinfo="skip"), row=row, col=col)
+    fig.add_trace(go.Image(source=image_png(image), hoverinfo="skip"), row=row, col=col)
     if heat is not None:
         dy, dx = height / heat.shape[0], width / heat.shape[1]
         fig.add_trace(go.Heatmap(z=heat, x0=(dx - 1) / 2, dx=dx, y0=(dy - 1) / 2, dy=dy, zsmooth="best",
@@ -57,7 +57,7 @@ def token_map_figure(image: torch.Tensor, coefficients: torch.Tensor, title: str
     if coefficients.ndim != 2:
         raise ValueError(f"expected one map (h, w), got shape {tuple(coefficients.shape)}")
     fig = make_subplots(rows=1, cols=1)
-    _add_overlay(fig, image, _heat(coefficients))
+    add_overlay(fig, image, heat_map(coefficients))
     fig.update_layout(title=title, width=420, height=420, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -72,9 +72,9 @@ def token_grid_figure(image: torch.Tensor, maps: torch.Tensor, labels: Sequence[
     L = maps.shape[0]
     labels = list(labels) if labels is not None else [f"token {t}" for t in range(L)]
     fig = make_subplots(rows=1, cols=L + 1, subplot_titles=["image", *labels], horizontal_spacing=0.01)
-    _add_overlay(fig, image, None, col=1)
+    add_overlay(fig, image, None, col=1)
     for t in range(L):
-        _add_overlay(fig, image, _heat(maps[t]), col=t + 2)
+        add_overlay(fig, image, heat_map(maps[t]), col=t + 2)
     fig.update_layout(title=title, height=230, width=max(600, 125 * (L + 1)), margin=dict(l=10, r=10, t=60, b=10))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
