@@ -47,7 +47,7 @@ from vtlab.train.ablation import (
     summarize_ablations,
     variant_cost,
 )
-from vtlab.viz.ablation import ablation_explorer, table3_figure
+from vtlab.viz.ablation import ablation_explorer, paper_deltas, table3_figure
 from vtlab.viz.costs import short_name, stage_costs
 from vtlab.viz.training import curves_figure
 
@@ -160,10 +160,9 @@ summaries = summarize_ablations(results)
 seeds = "".join(f"{f'seed {s}':>9}" for s in settings.seeds)
 deltas = "".join(f"{f'd{s}':>8}" for s in settings.seeds)
 print(f"{'variant':>8}{seeds}{'mean':>8}{deltas}{'mean d':>8}   paper d: VT-R-18  VT-R-34")
-table3 = {(row.model, row.ablation): row.top1 for row in paper.TABLE3}
 for label, s in summaries.items():
     paper_d = "" if label == "base" else "".join(
-        f"{table3[model, label] - table3[model, 'base']:>+9.2f}" for model in ("vt_resnet18", "vt_resnet34"))
+        f"{paper_deltas(model, label)['top1']:>+9.2f}" for model in ("vt_resnet18", "vt_resnet34"))
     print(f"{label:>8}" + "".join(f"{a:>9.1f}" for a in s.accuracy) + f"{s.mean_accuracy:>8.1f}"
           + "".join(f"{d:>+8.1f}" for d in s.delta) + f"{s.mean_delta:>+8.1f}          {paper_d}")
 
@@ -186,7 +185,7 @@ for label in ABLATIONS:
     s = summaries[label]
     low, high = s.delta_range
     consistent = low > 0 or high < 0
-    paper_34 = table3["vt_resnet34", label] - table3["vt_resnet34", "base"]
+    paper_34 = paper_deltas("vt_resnet34", label)["top1"]
     print(f"{label}: paired differences {low:+.1f} to {high:+.1f} points, "
           f"{'the same sign for every seed' if consistent else 'of both signs'}; "
           f"larger than the base's seed spread: {abs(s.mean_delta) > base_runs.spread}; "
@@ -233,7 +232,7 @@ print(f"Accuracy deltas of {settings.model} on {settings.data} ({settings.epochs
 for label in ABLATIONS:
     s = summaries[label]
     low, high = s.delta_range
-    paper_34 = table3["vt_resnet34", label] - table3["vt_resnet34", "base"]
+    paper_34 = paper_deltas("vt_resnet34", label)["top1"]
     print(f"  {label}: mean {s.mean_delta:+.1f} (per seed {low:+.1f} to {high:+.1f}); paper {paper_34:+.2f}; "
           f"same direction: {(s.mean_delta > 0) == (paper_34 > 0)}")
 print(f"Noise: the base's accuracy spans {base_runs.spread:.1f} points over {len(settings.seeds)} seeds; one "
