@@ -29,6 +29,7 @@ from ..cost import count_params, macs_by_module, paper
 from ..cost.report import DEPTHS, ModelCost, relative_error
 from ..models import create_model
 from .explorer import FigureExplorer
+from .render import significant
 
 # Table 5's stages, by the modules that make them up in vtlab's ResNet and VTResNet (stage 5: one or the other).
 STAGES: dict[str, tuple[str, ...]] = {
@@ -52,11 +53,6 @@ def short_name(model: str) -> str:
     if model.startswith("resnet"):
         return f"R-{model.removeprefix('resnet')}"
     return model
-
-
-def _round(value: float, digits: int = 4) -> float:
-    """``value`` to ``digits`` significant digits: short, and the same on every run."""
-    return float(f"{value:.{digits}g}")
 
 
 @dataclass(frozen=True)
@@ -206,12 +202,12 @@ def stage_figure(resnet: StageCosts, vt: StageCosts, metric: str = "macs") -> go
     fig = go.Figure()
     for costs, colour in ((resnet, COLOURS["resnet"]), (vt, COLOURS["vt"])):
         values = costs.metric(metric)
-        fig.add_trace(go.Bar(x=stages, y=[_round(values[s] / scale) for s in stages],
+        fig.add_trace(go.Bar(x=stages, y=[significant(values[s] / scale) for s in stages],
                              name=f"{short_name(costs.model)} (vtlab)", marker_color=colour))
     if depth in DEPTHS and resnet.model == f"resnet{depth}":
         for way, value in paper_stage5(depth, resnet, metric).items():
-            fig.add_trace(go.Bar(x=["stage 5"], y=[_round(value / scale)], name=f"{short_name(vt.model)} paper, {way}",
-                                 marker_color=COLOURS[way]))
+            fig.add_trace(go.Bar(x=["stage 5"], y=[significant(value / scale)],
+                                 name=f"{short_name(vt.model)} paper, {way}", marker_color=COLOURS[way]))
     fig.update_layout(barmode="group", height=420, yaxis_title=axis_title, margin=dict(l=60, r=20, t=50, b=40),
                       title=f"{axis_title.split(' (')[0]} per stage: {short_name(resnet.model)} vs "
                             f"{short_name(vt.model)} at {vt.input_size}x{vt.input_size}")

@@ -40,3 +40,9 @@ def use_vtlab_renderer() -> None:
     """Register the ``vtlab`` plotly renderer and make it the default (numbering restarts at 1)."""
     pio.renderers[RENDERER_NAME] = VTLabRenderer()
     pio.renderers.default = RENDERER_NAME
+
+
+def significant(value: float, digits: int = 4) -> float:
+    """``value`` to ``digits`` significant digits, for the numbers put into a figure: short, and the same on every
+    run (so that executed notebooks compare strictly)."""
+    return float(f"{value:.{digits}g}")

@@ -26,14 +26,10 @@ from ..cost.scaling import (
 )
 from ..vt import VTConfig
 from .explorer import FigureExplorer
+from .render import significant
 
 COLOURS = {"conv": "#1f77b4", "nonlocal": "#d62728", "vt": "#2ca02c"}
 UNITS = {"MACs": (1e6, "MACs (M)"), "seconds": (1e-3, "time per image (ms)")}
-
-
-def _round(value: float, digits: int = 4) -> float:
-    """``value`` to ``digits`` significant digits: short, and the same on every run."""
-    return float(f"{value:.{digits}g}")
 
 
 def cost_figure(points: Sequence[SizeCost], crossovers: Sequence[Crossover] = (), unit: str = "MACs",
@@ -54,18 +50,18 @@ def cost_figure(points: Sequence[SizeCost], crossovers: Sequence[Crossover] = ()
     fig = go.Figure()
     for name in (b for b in BLOCKS if b in points[0].costs):
         fig.add_trace(go.Scatter(
-            x=sides, y=[_round(p.costs[name] / scale) for p in points], mode="lines+markers" if len(points) < 20
+            x=sides, y=[significant(p.costs[name] / scale) for p in points], mode="lines+markers" if len(points) < 20
             else "lines", name=LABELS[name], line=dict(color=COLOURS[name]),
             hovertemplate=f"{LABELS[name]}<br>%{{x}}x%{{x}}: %{{y:.4g}} {axis_title}<extra></extra>"))
     shown = [c for c in crossovers if points[0].n <= c.n <= points[-1].n]
     if shown:
         fig.add_trace(go.Scatter(
-            x=[_round(c.side) for c in shown], y=[_round(c.cost / scale) for c in shown], mode="markers+text",
+            x=[significant(c.side) for c in shown], y=[significant(c.cost / scale) for c in shown], mode="markers+text",
             name="crossovers", marker=dict(symbol="diamond", size=11, color="black"),
             text=[f"{c.side:.1f}" for c in shown], textposition="top left",
             hovertext=[c.describe(unit) for c in shown], hoverinfo="text"))
         for c in shown:
-            fig.add_vline(x=_round(c.side), line=dict(color="grey", dash="dot", width=1))
+            fig.add_vline(x=significant(c.side), line=dict(color="grey", dash="dot", width=1))
     fig.update_xaxes(type="log", title="feature map side H = W (pixels)")
     fig.update_yaxes(type="log", title=axis_title)
     fig.update_layout(title=title, height=450, legend=dict(x=0.01, y=0.99), margin=dict(l=60, r=20, t=50, b=50))
