@@ -201,10 +201,11 @@ def level_token_figure(image: torch.Tensor, level_maps: Sequence[torch.Tensor],
         titles += [f"{name} ({h}x{w})"] + [f"token {t}" for t in range(maps.shape[0])] + [""] * (L - maps.shape[0])
     fig = make_subplots(rows=len(level_maps), cols=L + 1, subplot_titles=titles, horizontal_spacing=0.01,
                         vertical_spacing=0.04)
+    image_uri, under_uri, size = image_png(image), image_png(under), image.shape[-2:]
     for row, maps in enumerate(level_maps, start=1):
-        add_overlay(fig, image, None, row=row, col=1)
+        add_overlay(fig, image_uri, size, None, row=row, col=1)
         for t in range(maps.shape[0]):
-            add_overlay(fig, under, heat_map(maps[t]), row=row, col=t + 2)
+            add_overlay(fig, under_uri, size, heat_map(maps[t]), row=row, col=t + 2)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(title=title, height=60 + 150 * len(level_maps), width=max(600, 125 * (L + 1)),

@@ -41,10 +41,12 @@ def heat_map(coefficients: torch.Tensor) -> np.ndarray:
     return np.round(scaled.numpy(), 3)
 
 
-def add_overlay(fig: go.Figure, image: torch.Tensor, heat: np.ndarray | None, row: int = 1, col: int = 1) -> None:
-    """The image in pixel coordinates and, over it, the map's cells stretched to cover the same area."""
-    height, width = image.shape[-2:]
-    fig.add_trace(go.Image(source=image_png(image), hoverinfo="skip"), row=row, col=col)
+def add_overlay(fig: go.Figure, uri: str, size: tuple[int, int], heat: np.ndarray | None, row: int = 1,
+                col: int = 1) -> None:
+    """An image (its :func:`image_png` data URI, encoded once per figure, and its (H, W)) in pixel coordinates
+    and, over it, the map's cells stretched to cover the same area."""
+    height, width = size
+    fig.add_trace(go.Image(source=uri, hoverinfo="skip"), row=row, col=col)
     if heat is not None:
         dy, dx = height / heat.shape[0], width / heat.shape[1]
         fig.add_trace(go.Heatmap(z=heat, x0=(dx - 1) / 2, dx=dx, y0=(dy - 1) / 2, dy=dy, zsmooth="best",
@@ -57,7 +59,7 @@ def token_map_figure(image: torch.Tensor, coefficients: torch.Tensor, title: str
     if coefficients.ndim != 2:
         raise ValueError(f"expected one map (h, w), got shape {tuple(coefficients.shape)}")
     fig = make_subplots(rows=1, cols=1)
-    add_overlay(fig, image, heat_map(coefficients))
+    add_overlay(fig, image_png(image), image.shape[-2:], heat_map(coefficients))
     fig.update_layout(title=title, width=420, height=420, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -72,9 +74,10 @@ def token_grid_figure(image: torch.Tensor, maps: torch.Tensor, labels: Sequence[
     L = maps.shape[0]
     labels = list(labels) if labels is not None else [f"token {t}" for t in range(L)]
     fig = make_subplots(rows=1, cols=L + 1, subplot_titles=["image", *labels], horizontal_spacing=0.01)
-    add_overlay(fig, image, None, col=1)
+    uri, size = image_png(image), image.shape[-2:]
+    add_overlay(fig, uri, size, None, col=1)
     for t in range(L):
-        add_overlay(fig, image, heat_map(maps[t]), col=t + 2)
+        add_overlay(fig, uri, size, heat_map(maps[t]), col=t + 2)
     fig.update_layout(title=title, height=230, width=max(600, 125 * (L + 1)), margin=dict(l=10, r=10, t=60, b=10))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
