@@ -132,7 +132,7 @@ def count_params(model: nn.Module, include_norm: bool = False) -> int:
 def neck_inputs(model: nn.Module, input_size: int | tuple[int, int]) -> list[torch.Tensor]:
     """Zero feature maps (1, C_i, H_i, W_i) of the shapes that ``model.backbone`` gives for one image of
     ``input_size``, found on the meta device (a copy of the backbone, nothing computed)."""
-    H, W = (input_size, input_size) if isinstance(input_size, int) else input_size
+    H, W = _as_hw(input_size)
     backbone = copy.deepcopy(model.backbone).to("meta").eval()
     with torch.no_grad():
         shapes = [f.shape for f in backbone(torch.zeros(1, 3, H, W, device="meta"))]
