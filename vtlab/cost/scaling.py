@@ -45,18 +45,26 @@ LABELS = {"conv": "convolution (BasicBlock)", "nonlocal": "non-local block", "vt
 DEFAULT_CONFIG = VT_CONFIGS["vt_resnet18"]
 
 
-def scaling_blocks(config: VTConfig = DEFAULT_CONFIG, dynamic: bool = False) -> dict[str, nn.Module]:
-    """The three blocks at the config's C, in eval mode, keyed by :data:`BLOCKS`.
+def scaling_block(name: str, config: VTConfig = DEFAULT_CONFIG, dynamic: bool = False) -> nn.Module:
+    """Block ``name`` of :data:`BLOCKS` at the config's C, in eval mode.
 
     The non-local block uses the VT block's heads and K, Q, V groups, so that the two differ only in what
     equation (3) attends over (pixels or tokens). ``dynamic=True`` makes the VT block's tokenizer dynamic
     (equation (5)), as in every block after a stage's first; it then also takes the previous tokens.
     """
     C = config.C
-    return {"conv": BasicBlock(C, C).eval(),
-            "nonlocal": NonLocalBlock(C, heads=config.heads, kqv_groups=config.kqv_groups,
-                                      scaled=config.scaled).eval(),
-            "vt": VisualTransformerBlock(config, dynamic=dynamic).eval()}
+    if name == "conv":
+        return BasicBlock(C, C).eval()
+    if name == "nonlocal":
+        return NonLocalBlock(C, heads=config.heads, kqv_groups=config.kqv_groups, scaled=config.scaled).eval()
+    if name == "vt":
+        return VisualTransformerBlock(config, dynamic=dynamic).eval()
+    raise ValueError(f"unknown block {name!r}; expected one of {BLOCKS}")
+
+
+def scaling_blocks(config: VTConfig = DEFAULT_CONFIG, dynamic: bool = False) -> dict[str, nn.Module]:
+    """The three blocks of :func:`scaling_block`, keyed by :data:`BLOCKS`."""
+    return {name: scaling_block(name, config, dynamic) for name in BLOCKS}
 
 
 def block_inputs(name: str, config: VTConfig, H: int, W: int, batch: int = 1, dynamic: bool = False,
@@ -83,8 +91,7 @@ class MacPolynomial:
 
     def at(self, H: int, W: int | None = None) -> int:
         """Exact MACs on an H×W map (W = H when not given)."""
-        n = H * (H if W is None else W)
-        return self.constant + self.linear * n + self.quadratic * n * n
+        return self(H * (H if W is None else W))
 
 
 def fit_polynomial(counts: dict[int, int]) -> MacPolynomial:
@@ -107,7 +114,7 @@ def fit_polynomial(counts: dict[int, int]) -> MacPolynomial:
 
 def count_block_macs(name: str, config: VTConfig, H: int, W: int | None = None, dynamic: bool = False) -> int:
     """MACs of block ``name`` on one H×W map, counted by :func:`vtlab.cost.count_macs` on the real module."""
-    block = scaling_blocks(config, dynamic)[name]
+    block = scaling_block(name, config, dynamic)
     return count_macs(block, inputs=block_inputs(name, config, H, H if W is None else W, dynamic=dynamic))
 
 
