@@ -35,7 +35,7 @@ from IPython.display import display
 
 import vtlab.viz
 from vtlab.cost import paper
-from vtlab.cost.report import DEPTHS, model_cost, table1_comparison, table2_comparison
+from vtlab.cost.report import DEPTHS, model_cost, table1_comparison, table2_comparison, table2_ratios
 from vtlab.models import VT_CONFIGS, create_model, list_models
 from vtlab.viz.costs import (
     STAGES,
@@ -45,7 +45,6 @@ from vtlab.viz.costs import (
     stage_explorer,
     table1_figure,
     table2_figure,
-    table2_ratios,
 )
 
 device = vtlab.viz.setup_notebook()

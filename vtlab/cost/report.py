@@ -86,16 +86,23 @@ def table1_comparison() -> Comparison:
                       ["targets: VT-ResNet MACs within 5%, params within 15%"])
 
 
+TABLE2_KEYS = {"macs_total": "MACs, total", "macs_stage5": "MACs, stage 5", "params_total": "params, total",
+               "params_stage5": "params, stage 5"}
+
+
+def table2_ratios(resnet: ModelCost, vt: ModelCost) -> dict[str, float]:
+    """Table 2's four baseline / VT ratios (keys of :data:`TABLE2_KEYS`) from two costs."""
+    return {"macs_total": resnet.macs / vt.macs, "macs_stage5": resnet.stage5_macs / vt.stage5_macs,
+            "params_total": resnet.params / vt.params, "params_stage5": resnet.stage5_params / vt.stage5_params}
+
+
 def table2_comparison() -> Comparison:
-    labels = {"macs_total": "MACs, total", "macs_stage5": "MACs, stage 5",
-              "params_total": "params, total", "params_stage5": "params, stage 5"}
     rows = []
     for depth in DEPTHS:
-        base, vt, ref = model_cost(f"resnet{depth}"), model_cost(f"vt_resnet{depth}"), paper.TABLE2[f"resnet{depth}"]
-        ours = {"macs_total": base.macs / vt.macs, "macs_stage5": base.stage5_macs / vt.stage5_macs,
-                "params_total": base.params / vt.params, "params_stage5": base.stage5_params / vt.stage5_params}
-        rows += [[f"R-{depth}", labels[key], ref[key], round(ours[key], 2), _pct(relative_error(ours[key], ref[key]))]
-                 for key in labels]
+        ours = table2_ratios(model_cost(f"resnet{depth}"), model_cost(f"vt_resnet{depth}"))
+        ref = paper.TABLE2[f"resnet{depth}"]
+        rows += [[f"R-{depth}", label, ref[key], round(ours[key], 2), _pct(relative_error(ours[key], ref[key]))]
+                 for key, label in TABLE2_KEYS.items()]
     return Comparison("Table 2: baseline / VT ratios (x), whole model and stage 5",
                       ["model", "ratio of", "paper", "vtlab", "err"], rows,
                       ["stage 5: ResNet layer4 vs vtlab's VT stage (channel adapter + VT blocks), heads excluded"])

@@ -26,7 +26,7 @@ from plotly.subplots import make_subplots
 from torch import nn
 
 from ..cost import count_params, macs_by_module, paper
-from ..cost.report import DEPTHS, ModelCost, relative_error
+from ..cost.report import DEPTHS, TABLE2_KEYS, ModelCost, relative_error, table2_ratios
 from ..models import create_model
 from .explorer import FigureExplorer
 from .render import significant
@@ -157,21 +157,11 @@ def table1_figure(costs: Mapping[str, ModelCost]) -> go.Figure:
     return fig
 
 
-TABLE2_KEYS = {"macs_total": "MACs, total", "macs_stage5": "MACs, stage 5", "params_total": "params, total",
-               "params_stage5": "params, stage 5"}
-
-
-def table2_ratios(resnet: ModelCost, vt: ModelCost) -> dict[str, float]:
-    """Table 2's four baseline / VT ratios (keys of :data:`TABLE2_KEYS`) from two costs."""
-    return {"macs_total": resnet.macs / vt.macs, "macs_stage5": resnet.stage5_macs / vt.stage5_macs,
-            "params_total": resnet.params / vt.params, "params_stage5": resnet.stage5_params / vt.stage5_params}
-
-
 def table2_figure(costs: Mapping[str, ModelCost]) -> go.Figure:
     """Table 2's baseline / VT ratios, one panel per ratio (MACs and parameters, whole model and stage 5), the
     paper's bar beside vtlab's for each depth whose ``resnetD`` and ``vt_resnetD`` are both in ``costs``.
 
-    Traces: "paper (Table 2)" and "vtlab" per panel, in the order of :data:`TABLE2_KEYS` (eight in all)."""
+    Traces: "paper (Table 2)" and "vtlab" per panel, in the order of :data:`vtlab.cost.report.TABLE2_KEYS` (eight in all)."""
     depths = [d for d in DEPTHS if f"resnet{d}" in costs and f"vt_resnet{d}" in costs]
     if not depths:
         raise ValueError("expected the costs of at least one pair resnetD, vt_resnetD")
