@@ -35,13 +35,19 @@ from IPython.display import display
 
 import vtlab.viz
 from vtlab.cost import paper
-from vtlab.cost.report import DEPTHS, model_cost, table1_comparison, table2_comparison, table2_ratios
+from vtlab.cost.report import (
+    DEPTHS,
+    STAGES,
+    model_cost,
+    stage_costs,
+    table1_comparison,
+    table2_comparison,
+    table2_ratios,
+)
 from vtlab.models import VT_CONFIGS, create_model, list_models
 from vtlab.viz.costs import (
-    STAGES,
     paper_stage5,
     short_name,
-    stage_costs,
     stage_explorer,
     table1_figure,
     table2_figure,

@@ -37,7 +37,7 @@ from IPython.display import display
 
 import vtlab.viz
 from vtlab.cost import paper
-from vtlab.cost.report import table3_comparison
+from vtlab.cost.report import stage_costs, table3_comparison
 from vtlab.models import create_model
 from vtlab.train.ablation import (
     AblationSettings,
@@ -48,7 +48,7 @@ from vtlab.train.ablation import (
     variant_cost,
 )
 from vtlab.viz.ablation import ablation_explorer, paper_deltas, table3_figure
-from vtlab.viz.costs import short_name, stage_costs
+from vtlab.viz.costs import short_name
 from vtlab.viz.training import curves_figure
 
 device = vtlab.viz.setup_notebook()

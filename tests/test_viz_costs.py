@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vtlab.cost import count_macs, count_params, paper
-from vtlab.cost.report import model_cost
+from vtlab.cost.report import STAGES, model_cost, stage_costs
 from vtlab.models import create_model
 from vtlab.train.ablation import (
     AblationSettings,
@@ -34,10 +34,8 @@ from vtlab.viz.ablation import (
     table3_figure,
 )
 from vtlab.viz.costs import (
-    STAGES,
     paper_stage5,
     short_name,
-    stage_costs,
     stage_explorer,
     stage_figure,
     table1_figure,

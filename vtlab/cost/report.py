@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import torch
+from torch import nn
 
 from ..models import create_model
 from ..models.fpn import BACKBONES, ResNetFeatures
@@ -56,17 +57,76 @@ def relative_error(ours: float, theirs: float) -> float:
     return 100.0 * (ours - theirs) / theirs
 
 
+# Table 5's stages, by the modules that make them up in vtlab's ResNet and VTResNet (stage 5: one or the other).
+STAGES: dict[str, tuple[str, ...]] = {
+    "stage 1": ("conv1",),
+    "stage 2": ("layer1",),
+    "stage 3": ("layer2",),
+    "stage 4": ("layer3",),
+    "stage 5": ("layer4", "vt"),
+    "head": ("fc",),
+}
+
+
+@dataclass(frozen=True)
+class StageCosts:
+    """MACs and parameters of one model per stage (keys of :data:`STAGES`, plus "total"), and per part of
+    stage 5: its residual blocks (``"layer4.0"``, …) for a ResNet; the channel adapter and each VT block's
+    tokenizer, transformer and projector (``"block 0 tokenizer"``, …) for a VT-ResNet."""
+
+    model: str
+    input_size: int
+    macs: dict[str, int]
+    params: dict[str, int]
+    stage5_macs: dict[str, int]
+    stage5_params: dict[str, int]
+
+    def metric(self, name: str) -> dict[str, int]:
+        """``macs`` or ``params`` by name."""
+        if name not in ("macs", "params"):
+            raise ValueError(f"unknown metric {name!r}; expected one of ['macs', 'params']")
+        return self.macs if name == "macs" else self.params
+
+
+def _stage5_parts(model: nn.Module) -> dict[str, str]:
+    """Display name → qualified module name of each part of stage 5."""
+    if not hasattr(model, "vt"):
+        return {f"layer4.{i}": f"layer4.{i}" for i in range(len(model.layer4))}
+    parts = {} if isinstance(model.vt.adapter, nn.Identity) else {"adapter": "vt.adapter"}
+    for i, block in enumerate(model.vt.blocks):
+        for part in ("tokenizer", "transformer", "projector"):
+            if getattr(block, part) is not None:
+                parts[f"block {i} {part}"] = f"vt.blocks.{i}.{part}"
+    return parts
+
+
 @cache
-def _cost(name: str, options: tuple[tuple[str, bool], ...] = ()) -> ModelCost:
+def _stage_costs(name: str, input_size: int, options: tuple[tuple[str, bool], ...]) -> StageCosts:
     model = create_model(name, **dict(options))
-    by_module = macs_by_module(model, 224)
-    stage5 = "vt" if name.startswith("vt_") else "layer4"
-    return ModelCost(by_module[""], count_params(model), by_module[stage5], count_params(getattr(model, stage5)))
+    by_module = macs_by_module(model, input_size)
+    macs, params = {}, {}
+    for stage, modules in STAGES.items():
+        present = [m for m in modules if hasattr(model, m)]
+        macs[stage] = sum(by_module[m] for m in present)
+        params[stage] = sum(count_params(model.get_submodule(m)) for m in present)
+    macs["total"], params["total"] = by_module[""], count_params(model)
+    parts = _stage5_parts(model)
+    return StageCosts(name, input_size, macs, params, {k: by_module[v] for k, v in parts.items()},
+                      {k: count_params(model.get_submodule(v)) for k, v in parts.items()})
+
+
+def stage_costs(name: str, input_size: int = 224, **options: bool) -> StageCosts:
+    """Count a registered ResNet or VT-ResNet per stage at ``input_size`` (cached; VT options such as
+    ``dynamic=False`` build an ablated model). MACs and parameters in the paper's convention
+    (:mod:`vtlab.cost.counting`); the stages add up to the totals."""
+    return _stage_costs(name, input_size, tuple(sorted(options.items())))
 
 
 def model_cost(name: str, **options: bool) -> ModelCost:
-    """Cost of a registered ImageNet model at 224×224 (cached), with VT options such as ``dynamic=False``."""
-    return _cost(name, tuple(sorted(options.items())))
+    """Cost of a registered ImageNet model at 224×224, with VT options such as ``dynamic=False``: the whole
+    model and stage 5 of its (cached) :func:`stage_costs`."""
+    costs = stage_costs(name, 224, **options)
+    return ModelCost(costs.macs["total"], costs.params["total"], costs.macs["stage 5"], costs.params["stage 5"])
 
 
 def _pct(x: float) -> str:

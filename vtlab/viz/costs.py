@@ -4,9 +4,10 @@ Two kinds of data go in, both counted by vtlab (never copied from the paper):
 
 - :class:`~vtlab.cost.report.ModelCost` (whole model and stage 5) from :func:`vtlab.cost.report.model_cost`,
   the numbers ``vtlab cost`` prints, for :func:`table1_figure` and :func:`table2_figure`;
-- :class:`StageCosts` from :func:`stage_costs`: MACs and parameters per stage of Table 5's layout (stage 1 =
-  the stem, stages 2–4 = ``layer1``–``layer3``, stage 5 = ``layer4`` or the VT stage ``vt``, then the head),
-  and per part of stage 5, for :func:`stage_figure` and the widget :func:`stage_explorer`.
+- :class:`~vtlab.cost.report.StageCosts` from :func:`vtlab.cost.report.stage_costs`: MACs and parameters per
+  stage of Table 5's layout (stage 1 = the stem, stages 2–4 = ``layer1``–``layer3``, stage 5 = ``layer4`` or
+  the VT stage ``vt``, then the head), and per part of stage 5, for :func:`stage_figure` and the widget
+  :func:`stage_explorer`.
 
 The paper gives stage costs only for stage 5, and only as a baseline / VT ratio (Table 2), so its VT stage-5
 cost has to be inferred; :func:`paper_stage5` does so in the two ways the tables allow (see there), which do
@@ -17,29 +18,24 @@ figures are the same on every run.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from torch import nn
 
-from ..cost import count_params, macs_by_module, paper
-from ..cost.report import DEPTHS, TABLE2_KEYS, ModelCost, relative_error, table2_ratios
-from ..models import create_model
+from ..cost import paper
+from ..cost.report import (
+    DEPTHS,
+    STAGES,
+    TABLE2_KEYS,
+    ModelCost,
+    StageCosts,
+    relative_error,
+    table2_ratios,
+)
 from .explorer import FigureExplorer
 from .render import significant
 
-# Table 5's stages, by the modules that make them up in vtlab's ResNet and VTResNet (stage 5: one or the other).
-STAGES: dict[str, tuple[str, ...]] = {
-    "stage 1": ("conv1",),
-    "stage 2": ("layer1",),
-    "stage 3": ("layer2",),
-    "stage 4": ("layer3",),
-    "stage 5": ("layer4", "vt"),
-    "head": ("fc",),
-}
 METRICS = {"macs": (1e6, "MACs (M)"), "params": (1e6, "parameters (M)")}
 COLOURS = {"paper": "#7f7f7f", "vtlab": "#1f77b4", "resnet": "#ff7f0e", "vt": "#1f77b4",
            "via Table 2": "#7f7f7f", "via Table 1": "#bcbd22"}
@@ -53,60 +49,6 @@ def short_name(model: str) -> str:
     if model.startswith("resnet"):
         return f"R-{model.removeprefix('resnet')}"
     return model
-
-
-@dataclass(frozen=True)
-class StageCosts:
-    """MACs and parameters of one model per stage (keys of :data:`STAGES`, plus "total"), and per part of
-    stage 5: its residual blocks (``"layer4.0"``, …) for a ResNet; the channel adapter and each VT block's
-    tokenizer, transformer and projector (``"block 0 tokenizer"``, …) for a VT-ResNet."""
-
-    model: str
-    input_size: int
-    macs: dict[str, int]
-    params: dict[str, int]
-    stage5_macs: dict[str, int]
-    stage5_params: dict[str, int]
-
-    def metric(self, name: str) -> dict[str, int]:
-        """``macs`` or ``params`` by name."""
-        if name not in METRICS:
-            raise ValueError(f"unknown metric {name!r}; expected one of {list(METRICS)}")
-        return self.macs if name == "macs" else self.params
-
-
-def _stage5_parts(model: nn.Module, stage5: str) -> dict[str, str]:
-    """Display name → qualified module name of each part of stage 5."""
-    if stage5 == "layer4":
-        return {f"layer4.{i}": f"layer4.{i}" for i in range(len(model.layer4))}
-    parts = {} if isinstance(model.vt.adapter, nn.Identity) else {"adapter": "vt.adapter"}
-    for i, block in enumerate(model.vt.blocks):
-        for part in ("tokenizer", "transformer", "projector"):
-            if getattr(block, part) is not None:
-                parts[f"block {i} {part}"] = f"vt.blocks.{i}.{part}"
-    return parts
-
-
-@cache
-def _stage_costs(name: str, input_size: int, options: tuple[tuple[str, bool], ...]) -> StageCosts:
-    model = create_model(name, **dict(options))
-    by_module = macs_by_module(model, input_size)
-    macs, params = {}, {}
-    for stage, modules in STAGES.items():
-        present = [m for m in modules if hasattr(model, m)]
-        macs[stage] = sum(by_module[m] for m in present)
-        params[stage] = sum(count_params(model.get_submodule(m)) for m in present)
-    macs["total"], params["total"] = by_module[""], count_params(model)
-    parts = _stage5_parts(model, "vt" if hasattr(model, "vt") else "layer4")
-    return StageCosts(name, input_size, macs, params, {k: by_module[v] for k, v in parts.items()},
-                      {k: count_params(model.get_submodule(v)) for k, v in parts.items()})
-
-
-def stage_costs(name: str, input_size: int = 224, **options: bool) -> StageCosts:
-    """Count a registered ResNet or VT-ResNet per stage at ``input_size`` (cached; VT options such as
-    ``dynamic=False`` build an ablated model). MACs and parameters in the paper's convention
-    (:mod:`vtlab.cost.counting`); the stages add up to the totals."""
-    return _stage_costs(name, input_size, tuple(sorted(options.items())))
 
 
 def paper_stage5(depth: str, resnet: StageCosts, metric: str = "macs") -> dict[str, float]:
@@ -161,7 +103,8 @@ def table2_figure(costs: Mapping[str, ModelCost]) -> go.Figure:
     """Table 2's baseline / VT ratios, one panel per ratio (MACs and parameters, whole model and stage 5), the
     paper's bar beside vtlab's for each depth whose ``resnetD`` and ``vt_resnetD`` are both in ``costs``.
 
-    Traces: "paper (Table 2)" and "vtlab" per panel, in the order of :data:`vtlab.cost.report.TABLE2_KEYS` (eight in all)."""
+    Traces: "paper (Table 2)" and "vtlab" per panel, in the order of :data:`vtlab.cost.report.TABLE2_KEYS`
+    (eight in all)."""
     depths = [d for d in DEPTHS if f"resnet{d}" in costs and f"vt_resnet{d}" in costs]
     if not depths:
         raise ValueError("expected the costs of at least one pair resnetD, vt_resnetD")
@@ -207,8 +150,8 @@ def stage_figure(resnet: StageCosts, vt: StageCosts, metric: str = "macs") -> go
 def stage_explorer(costs: Mapping[str, StageCosts]) -> FigureExplorer:
     """A widget: choose a depth (18, 34, 50, 101) and MACs or parameters, and see :func:`stage_figure`.
 
-    ``costs``: registered name → :func:`stage_costs`, holding ``resnetD`` and ``vt_resnetD`` for each depth
-    offered (counted beforehand, so that the widget redraws at once)."""
+    ``costs``: registered name → :func:`vtlab.cost.report.stage_costs`, holding ``resnetD`` and ``vt_resnetD``
+    for each depth offered (counted beforehand, so that the widget redraws at once)."""
     depths = [d for d in DEPTHS if f"resnet{d}" in costs and f"vt_resnet{d}" in costs]
     if not depths:
         raise ValueError("expected the stage costs of at least one pair resnetD, vt_resnetD")
