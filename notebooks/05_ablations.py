@@ -37,7 +37,7 @@ from IPython.display import display
 
 import vtlab.viz
 from vtlab.cost import paper
-from vtlab.cost.report import stage_costs, table3_comparison
+from vtlab.cost.report import paper_deltas, stage_costs, table3_comparison
 from vtlab.models import create_model
 from vtlab.train.ablation import (
     AblationSettings,
@@ -47,7 +47,7 @@ from vtlab.train.ablation import (
     summarize_ablations,
     variant_cost,
 )
-from vtlab.viz.ablation import ablation_explorer, paper_deltas, table3_figure
+from vtlab.viz.ablation import ablation_explorer, table3_figure
 from vtlab.viz.costs import short_name
 from vtlab.viz.training import curves_figure
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vtlab.cost import count_macs, count_params, paper
-from vtlab.cost.report import STAGES, model_cost, stage_costs
+from vtlab.cost.report import STAGES, model_cost, paper_deltas, stage_costs
 from vtlab.models import create_model
 from vtlab.train.ablation import (
     AblationSettings,
@@ -30,7 +30,6 @@ from vtlab.viz.ablation import (
     ablation_figure,
     ablation_label,
     ablation_options,
-    paper_deltas,
     table3_figure,
 )
 from vtlab.viz.costs import (

@@ -6,6 +6,7 @@ the models and counting them; nothing here is copied from the paper except the "
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -168,18 +169,33 @@ def table2_comparison() -> Comparison:
                       ["stage 5: ResNet layer4 vs vtlab's VT stage (channel adapter + VT blocks), heads excluded"])
 
 
+def cost_deltas(model: str, options: Mapping[str, bool]) -> dict[str, float]:
+    """vtlab's MACs and parameters of ``model`` with ``options`` minus the base model's, in millions, at
+    224×224 (each model counted once, then cached)."""
+    base, ablated = model_cost(model), model_cost(model, **options)
+    return {"macs": (ablated.macs - base.macs) / 1e6, "params": (ablated.params - base.params) / 1e6}
+
+
+def paper_deltas(model: str, label: str) -> dict[str, float] | None:
+    """Table 3's MACs (M), parameters (M) and top-1 (points) of variant ``label`` minus ``model``'s base row;
+    None where Table 3 has no such row."""
+    rows = {row.ablation: row for row in paper.TABLE3 if row.model == model}
+    if label not in rows or "base" not in rows:
+        return None
+    row, base = rows[label], rows["base"]
+    return {"macs": round((row.macs_g - base.macs_g) * 1e3, 3), "params": round(row.params_m - base.params_m, 4),
+            "top1": round(row.top1 - base.top1, 2)}
+
+
 def table3_comparison() -> Comparison:
     rows = []
-    for base_row in (r for r in paper.TABLE3 if r.ablation == "base"):
-        base = model_cost(base_row.model)
-        for row in (r for r in paper.TABLE3 if r.model == base_row.model and r.ablation != "base"):
-            ours = model_cost(row.model, **paper.ABLATIONS[row.ablation])
-            d_macs = (row.macs_g - base_row.macs_g) * 1e3, (ours.macs - base.macs) / 1e6
-            d_params = row.params_m - base_row.params_m, (ours.params - base.params) / 1e6
-            same_sign = all((a > 0) == (b > 0) for a, b in (d_macs, d_params))
-            rows.append([row.model, row.ablation, round(d_macs[0]), round(d_macs[1], 1),
-                         _pct(relative_error(d_macs[1], d_macs[0])), round(d_params[0], 2), round(d_params[1], 3),
-                         _pct(relative_error(d_params[1], d_params[0])), "yes" if same_sign else "NO"])
+    for row in (r for r in paper.TABLE3 if r.ablation != "base"):
+        theirs, ours = paper_deltas(row.model, row.ablation), cost_deltas(row.model, paper.ABLATIONS[row.ablation])
+        d_macs, d_params = (theirs["macs"], ours["macs"]), (theirs["params"], ours["params"])
+        same_sign = all((a > 0) == (b > 0) for a, b in (d_macs, d_params))
+        rows.append([row.model, row.ablation, round(d_macs[0]), round(d_macs[1], 1),
+                     _pct(relative_error(d_macs[1], d_macs[0])), round(d_params[0], 2), round(d_params[1], 3),
+                     _pct(relative_error(d_params[1], d_params[0])), "yes" if same_sign else "NO"])
     return Comparison("Table 3: ablation deltas against each model's base",
                       ["model", "ablation", "paper dMACs (M)", "vtlab", "err", "paper dParams (M)", "vtlab", "err",
                        "same sign"], rows,

@@ -19,13 +19,15 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..cost import paper
-from ..cost.report import model_cost
+from ..cost.report import cost_deltas, paper_deltas
 from ..train.ablation import AblationSummary
 from .costs import short_name
 from .explorer import FigureExplorer
 
-# Widget control → the VT option it switches (True: the component is kept), in Table 3's order.
-SWITCHES: dict[str, str] = {"TF": "transformer", "PE": "position_encoding", "DT": "dynamic"}
+# Widget control → the VT option it switches (True: the component is kept), in Table 3's order: "TF" →
+# "transformer", from the paper's "-TF" → {"transformer": False}.
+SWITCHES: dict[str, str] = {label.removeprefix("-"): option
+                            for label, options in paper.ABLATIONS.items() for option in options}
 SWITCH_NAMES = {"TF": "transformer", "PE": "position encoding", "DT": "dynamic tokens"}
 TABLE3_MODELS = tuple(dict.fromkeys(row.model for row in paper.TABLE3))
 PANELS = ("MACs (M)", "parameters (M)", "top-1 accuracy (points)")
@@ -47,24 +49,6 @@ def ablation_label(options: Mapping[str, bool]) -> str:
         raise ValueError(f"expected VT options among {list(SWITCHES.values())} set to False, got {dict(options)}")
     removed = [name for name, option in SWITCHES.items() if option in options]
     return " ".join(f"-{name}" for name in removed) or "base"
-
-
-def cost_deltas(model: str, options: Mapping[str, bool]) -> dict[str, float]:
-    """vtlab's MACs and parameters of ``model`` with ``options`` minus the base model's, in millions, at
-    224×224 (each model counted once, then cached)."""
-    base, ablated = model_cost(model), model_cost(model, **options)
-    return {"macs": (ablated.macs - base.macs) / 1e6, "params": (ablated.params - base.params) / 1e6}
-
-
-def paper_deltas(model: str, label: str) -> dict[str, float] | None:
-    """Table 3's MACs (M), parameters (M) and top-1 (points) of variant ``label`` minus ``model``'s base row;
-    None where Table 3 has no such row."""
-    rows = {row.ablation: row for row in paper.TABLE3 if row.model == model}
-    if label not in rows or "base" not in rows:
-        return None
-    row, base = rows[label], rows["base"]
-    return {"macs": round((row.macs_g - base.macs_g) * 1e3, 3), "params": round(row.params_m - base.params_m, 4),
-            "top1": round(row.top1 - base.top1, 2)}
 
 
 def ablation_figure(model: str, variants: Sequence[Mapping[str, bool]],
