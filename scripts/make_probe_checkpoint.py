@@ -32,7 +32,8 @@ def main() -> None:
                              out=run, device="cpu")
         history = train(config)
         weights = load_file(str(Path(run) / "model.safetensors"))
-    record = {"model": "vt_resnet_mini", "num_classes": "6", "data": "shapes", "recipe": "quick", "seed": "0",
+        info = json.loads((Path(run) / "run.json").read_text())  # what was run, as the engine recorded it
+    record = {**{key: str(info[key]) for key in ("model", "num_classes", "data", "recipe", "seed")},
               "epochs": str(args.epochs), "val_acc": f"{history[-1]['val_acc']:.4f}",
               "history": json.dumps([{k: row[k] for k in ("epoch", "train_loss", "val_loss", "val_acc")}
                                      for row in history])}
