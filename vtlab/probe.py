@@ -7,6 +7,13 @@ still sums to 1); :func:`region_mass` measures, on scenes whose regions are know
 much of each token's mass falls on each region, and :func:`concentration` compares that mass with the region's
 share of the image (1 = no preference, as a uniform map would give).
 
+Whether the tokens of a block are *different* is measured by :func:`token_diversity`: the mean pairwise cosine
+similarity of a block's mean-centred maps (1 = identical maps, 0 = unrelated), the effective number of distinct
+maps (the participation ratio of their Gram matrix: 1 when all are alike, L when all are orthogonal), and each
+map's peak over uniform, max(A[:, l])·HW (1 = a flat map, HW = all weight on one pixel).
+:func:`token_report` gathers these per block, with the median best-region lift, on scenes with masks; the
+training engine records it every epoch for VT models trained on ``shapes`` (``tokens.csv``).
+
 Shapes: images (N, 3, H, W) → maps per block (N, heads, L, h, w); masks (N, H, W) with region ids 0..R-1.
 """
 
@@ -92,3 +99,63 @@ def concentration(mass: torch.Tensor, share: torch.Tensor) -> torch.Tensor:
     present = share > 0
     lift = mass / share.clamp_min(1e-12)[:, None, None, :]
     return lift.masked_fill(~present[:, None, None, :], 0).amax(dim=-1)
+
+
+def token_diversity(maps: torch.Tensor) -> dict[str, float]:
+    """How different a block's token maps are from each other, averaged over the images.
+
+    maps (N, heads, L, h, w) (or (N, heads, HW, L)-shaped coefficients already reshaped), each summing to 1;
+    the heads of a token are averaged into one map first (with one map per token there is nothing to average).
+    Returns ``cosine``: mean over images and token pairs of the cosine similarity between mean-centred maps;
+    ``effective_tokens``: mean participation ratio (Σλ)²/Σλ² of the Gram matrix of the centred, unit-norm maps;
+    ``peak``: mean of max(map)·(h·w)."""
+    if maps.ndim != 5:
+        raise ValueError(f"expected maps (N, heads, L, h, w), got shape {tuple(maps.shape)}")
+    M = reduce(maps.double(), "n heads l y x -> n l (y x)", "mean")
+    HW = M.shape[-1]
+    centred = M - M.mean(dim=-1, keepdim=True)
+    unit = centred / centred.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    gram = unit @ unit.transpose(1, 2)  # (N, L, L) cosines
+    L = gram.shape[-1]
+    off_diagonal = ~torch.eye(L, dtype=torch.bool)
+    cosine = gram[:, off_diagonal].mean().item() if L > 1 else 1.0
+    eigenvalues = torch.linalg.eigvalsh(gram).clamp_min(0)
+    effective = (eigenvalues.sum(-1) ** 2 / (eigenvalues**2).sum(-1).clamp_min(1e-12)).mean().item()
+    peak = (M.amax(dim=-1) * HW).mean().item()
+    return {"cosine": cosine, "effective_tokens": effective, "peak": peak}
+
+
+def token_report(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor,
+                 num_regions: int) -> list[dict[str, float]]:
+    """Per block of ``model`` (a VT-ResNet): :func:`token_diversity` of its maps, plus ``lift``, the median over
+    images and tokens of the best-region lift (:func:`concentration`, maps upsampled to the masks' size), and
+    ``on_objects``, the mean share of token weight on non-background regions (region ids > 0).
+
+    images (N, 3, H, W) normalised as the model expects; masks (N, H, W) with ids in [0, num_regions)."""
+    was_training = model.training
+    model.eval()
+    try:
+        maps = coefficient_maps(model, images)
+    finally:
+        model.train(was_training)
+    share = region_share(masks, num_regions)
+    report = []
+    for block_maps in maps:
+        mass = region_mass(upsample_maps(reduce(block_maps, "n heads l y x -> n 1 l y x", "mean"),
+                                         tuple(masks.shape[-2:])), masks, num_regions)
+        report.append({**token_diversity(block_maps), "lift": concentration(mass, share).median().item(),
+                       "on_objects": mass[..., 1:].sum(-1).mean().item()})
+    return report
+
+
+def shapes_probe_batch(image_size: int | None = None, length: int = 200,
+                       seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The held-out scenes the token measurements use: the first ``length`` ``shapes`` validation scenes,
+    normalised as a classifier sees them at ``image_size`` (default 64), with their 64×64 masks.
+    Returns (images (N, 3, S, S), masks (N, 64, 64), number of regions = background + 6 shapes)."""
+    from .data import ShapesDataset, classification_transform, parse_data
+
+    normalise = classification_transform(parse_data("shapes"), train=False, image_size=image_size)
+    scenes = ShapesDataset("val", size=64, length=length, seed=seed)
+    images = torch.stack([normalise(image) for image in scenes.images])
+    return images, scenes.masks, ShapesDataset.num_classes + 1

@@ -9,8 +9,10 @@ distributed sampler (NCCL on GPUs, gloo on CPUs) and, where the recipe asks and 
 SyncBatchNorm (PyTorch's DDP rejects it on CPU modules).
 
 A run folder OUT receives ``run.json`` (what was run), ``metrics.csv`` (one row per epoch), ``checkpoint.pt``
-after every epoch and ``model.safetensors`` / ``ema.safetensors``. An interrupted run continues with
-``resume=True``: data order depends only on (seed, epoch) and the RNG state is restored, so on the CPU a
+after every epoch and ``model.safetensors`` / ``ema.safetensors``. A VT-ResNet trained on ``shapes`` also gets
+``tokens.csv``: per epoch and block, how different its token maps are and how much they look at the shapes
+(:func:`vtlab.probe.token_report` on 200 held-out scenes), so that a collapse of the tokens shows as it happens.
+An interrupted run continues with ``resume=True``: data order depends only on (seed, epoch) and the RNG state is restored, so on the CPU a
 resumed run ends with the same metrics as an uninterrupted one.
 """
 
@@ -33,14 +35,16 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
-from ..data import IGNORE_INDEX, create_dataset, create_segmentation_dataset
+from ..data import IGNORE_INDEX, create_dataset, create_segmentation_dataset, parse_data
 from ..models import create_model, model_task
+from ..probe import shapes_probe_batch, token_report
 from .checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_weights, unwrap
 from .distributed import Distributed, all_reduce_sum, init_distributed
 from .metrics import segmentation_metrics
 from .recipes import Recipe, get_recipe, lr_factor
 from .regularization import add_stochastic_depth
 
+TOKEN_METRICS = ["epoch", "block", "cosine", "effective_tokens", "peak", "lift", "on_objects"]
 METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "ema_val_loss", "ema_val_acc", "lr",
            "images_per_s", "epoch_time_s"]
 # Segmentation runs add mIoU; their accuracies are pixel accuracies over labelled pixels.
@@ -164,6 +168,22 @@ def _write_metrics(path: Path, rows: list[dict]) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
 
 
+def _write_token_metrics(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=TOKEN_METRICS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
+
+
+def _token_probe(model: nn.Module, data: str, task: str, image_size: int | None, device: torch.device):
+    """The scenes tokens.csv is measured on, or None where it does not apply (not a VT-ResNet on shapes)."""
+    if task != "classify" or parse_data(data).kind != "shapes" or not hasattr(model, "forward_features"):
+        return None
+    images, masks, regions = shapes_probe_batch(image_size)
+    return images.to(device), masks.to(device), regions
+
+
 def train(config: TrainConfig) -> list[dict]:
     """Run (or resume) a training run; returns the metrics rows, one per epoch."""
     recipe = get_recipe(config.recipe)
@@ -235,7 +255,8 @@ def train(config: TrainConfig) -> list[dict]:
     meta = {"model": model_name, "task": task, "data": data, "recipe": recipe.name,
             "num_classes": train_set.num_classes,
             "seed": config.seed, "model_options": json.dumps(config.model_options, sort_keys=True)}
-    start_epoch, rows = 0, []
+    start_epoch, rows, token_rows = 0, [], []
+    probe = _token_probe(model, data, task, config.image_size, device) if ctx.is_main else None
     if config.resume and checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path)
         if state["meta"]["model"] != model_name or state["meta"]["num_classes"] != train_set.num_classes:
@@ -252,7 +273,7 @@ def train(config: TrainConfig) -> list[dict]:
         torch.set_rng_state(state["rng"]["cpu"])
         if device.type == "cuda" and state["rng"]["cuda"] is not None:
             torch.cuda.set_rng_state(state["rng"]["cuda"], device)
-        start_epoch, rows = state["epoch"], state["metrics"]
+        start_epoch, rows, token_rows = state["epoch"], state["metrics"], state.get("tokens", [])
     elif ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         run = {"config": asdict(config), "recipe": asdict(recipe), "batch_size": batch_size, "epochs": epochs,
@@ -310,18 +331,23 @@ def train(config: TrainConfig) -> list[dict]:
             row["val_miou"] = round(val["miou"], 6)
             row["ema_val_miou"] = round(ema_val["miou"], 6) if ema_val else ""
         rows.append(row)
+        if probe is not None:
+            token_rows += [{"epoch": epoch + 1, "block": block, **{k: round(v, 6) for k, v in measured.items()}}
+                           for block, measured in enumerate(token_report(unwrap(model), *probe))]
         if ctx.is_main:
             state = {"model": unwrap(model).state_dict(), "ema": ema.state_dict() if ema is not None else None,
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "scaler": scaler.state_dict() if scaler is not None else None,
                      "rng": {"cpu": torch.get_rng_state(),
                              "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
-                     "epoch": epoch + 1, "meta": meta, "metrics": rows}
+                     "epoch": epoch + 1, "meta": meta, "metrics": rows, "tokens": token_rows}
             save_checkpoint(checkpoint_path, state)
             save_weights(model, out / "model.safetensors")
             if ema is not None:
                 save_weights(ema.module, out / "ema.safetensors")
             _write_metrics(out / "metrics.csv", rows)
+            if token_rows:
+                _write_token_metrics(out / "tokens.csv", token_rows)
             if config.progress:
                 r = rows[-1]
                 miou = f" mIoU {r['val_miou']:.3f}" if segment else ""
