@@ -12,8 +12,8 @@ A run folder OUT receives ``run.json`` (what was run), ``metrics.csv`` (one row 
 after every epoch and ``model.safetensors`` / ``ema.safetensors``. A VT-ResNet trained on ``shapes`` also gets
 ``tokens.csv``: per epoch and block, how different its token maps are and how much they look at the shapes
 (:func:`vtlab.probe.token_report` on 200 held-out scenes), so that a collapse of the tokens shows as it happens.
-An interrupted run continues with ``resume=True``: data order depends only on (seed, epoch) and the RNG state is restored, so on the CPU a
-resumed run ends with the same metrics as an uninterrupted one.
+An interrupted run continues with ``resume=True``: data order depends only on (seed, epoch) and the RNG state
+is restored, so on the CPU a resumed run ends with the same metrics as an uninterrupted one.
 """
 
 from __future__ import annotations
