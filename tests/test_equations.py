@@ -70,15 +70,56 @@ def test_eq2_position_encoding_is_literal_and_concatenated():
         torch.testing.assert_close(T[n], torch.cat([pooled, P], dim=1) @ W_V, atol=ATOL, rtol=0)
 
 
-def test_eq2_downsample_is_plain_resize_without_strided_convs():
+def nearest_resize(maps: torch.Tensor, size: int) -> torch.Tensor:
+    """Nearest-neighbour resize written out (PyTorch's "nearest", Listing 2's default mode): output pixel i reads
+    input pixel floor(i * H_in / H_out). maps (..., H, W) → (..., size, size)."""
+    H, W = maps.shape[-2:]
+    rows = [int(i * H / size) for i in range(size)]
+    cols = [int(j * W / size) for j in range(size)]
+    return maps[..., rows, :][..., :, cols]
+
+
+def conv3x3_stride2(maps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """A 3×3, stride-2, padding-1 convolution without bias written as sums: maps (B, C_in, H, W), weight
+    (C_out, C_in, 3, 3) → (B, C_out, ceil(H/2), ceil(W/2))."""
+    B, C_in, H, W = maps.shape
+    padded = torch.zeros(B, C_in, H + 2, W + 2, dtype=maps.dtype)
+    padded[:, :, 1:-1, 1:-1] = maps
+    out = torch.zeros(B, weight.shape[0], (H + 1) // 2, (W + 1) // 2, dtype=maps.dtype)
+    for y in range(out.shape[2]):
+        for x in range(out.shape[3]):
+            patch = padded[:, :, 2 * y:2 * y + 3, 2 * x:2 * x + 3]  # (B, C_in, 3, 3)
+            out[:, :, y, x] = torch.einsum("bcij,ocij->bo", patch, weight)
+    return out
+
+
+def test_eq2_downsample_against_an_independent_transcription():
+    # resize only (no strided conv): the 1x1 head-merging conv set to identity leaves the nearest resize itself
     pe = PositionEncoder(heads=1, size=6, num_downsample=0).double()
     with torch.no_grad():
-        pe.downsample_convs[0].weight.fill_(1.0)  # the 1x1 head-merging conv as identity
+        pe.downsample_convs[0].weight.fill_(1.0)
     A = torch.rand(1, 1, 12 * 12, 3, dtype=torch.float64)
-    down = pe.downsample(A, (12, 12))
-    maps = rearrange(A, "n h (y x) l -> (n l) h y x", y=12)
-    expected = torch.nn.functional.interpolate(maps, size=(6, 6), mode="bilinear", align_corners=False)
-    torch.testing.assert_close(down, rearrange(expected, "l 1 y x -> 1 (y x) l"))
+    maps = rearrange(A, "n h (y x) l -> n l h y x", y=12)[0, :, 0]  # (L, 12, 12)
+    expected = maps[:, ::2, ::2]  # 12 -> 6 nearest keeps every other row and column
+    torch.testing.assert_close(nearest_resize(maps, 6), expected)
+    torch.testing.assert_close(pe.downsample(A, (12, 12)), rearrange(expected, "l y x -> 1 (y x) l"))
+    # a non-integer ratio (14 -> 12 rows, 10 -> 12 columns: upsampling repeats) and the full path with two heads,
+    # a strided 3x3 conv and the head-merging 1x1 conv, for a batch of two
+    torch.manual_seed(0)
+    heads, L = 2, 4
+    pe = PositionEncoder(heads=heads, size=12, num_downsample=1).double()
+    A = torch.rand(2, heads, 14 * 10, L, dtype=torch.float64)
+    maps = rearrange(A, "n h (y x) l -> (n l) h y x", y=14)
+    resized = nearest_resize(maps, 12)
+    strided = conv3x3_stride2(resized, pe.downsample_convs[0].weight.detach())
+    merged = torch.einsum("bchw,c->bhw", strided, pe.downsample_convs[1].weight.detach()[0, :, 0, 0])
+    expected = rearrange(merged, "(n l) y x -> n (y x) l", n=2)
+    torch.testing.assert_close(pe.downsample(A, (14, 10)), expected)
+    bilinear = PositionEncoder(heads=1, size=6, num_downsample=0, resize="bilinear").double()
+    assert not torch.allclose(bilinear.downsample(A[:, :1], (14, 10)), PositionEncoder(
+        heads=1, size=6, num_downsample=0).double().downsample(A[:, :1], (14, 10)))
+    with pytest.raises(ValueError, match="resize"):
+        PositionEncoder(resize="bicubic")
 
 
 def test_eq3_transformer_is_literal_even_with_groups():
@@ -180,3 +221,116 @@ def test_position_encoding_handles_any_map_size(hw):
     tok = StaticTokenizer(C, CT, L, heads=2)
     T, _ = tok(torch.randn(1, C, *hw))
     assert T.shape == (1, L, CT)
+
+
+# References for the forms the modules run by default: multi-head, grouped and scaled. Each is written from the
+# equations and Appendix A, head by head, with the module's weights as the paper's matrices.
+
+def softmax_rows(logits, dim):
+    return torch.softmax(logits, dim=dim)
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+def test_scaled_static_and_dynamic_tokenizers_against_a_per_head_reference(heads):
+    d = C // heads
+    X = feature_map()
+    static = randomize(StaticTokenizer(C, CT, L, heads=heads, position_encoding=False, scaled=True))
+    dynamic = randomize(DynamicTokenizer(C, CT, L, heads=heads, position_encoding=False, scaled=True))
+    T_in = torch.randn(N, L, CT, dtype=torch.float64)
+    T, A = static(X)
+    T_dyn, A_dyn = dynamic(X, T_in)
+    for n in range(N):
+        X_bar = bar(X[n])
+        for W_A, module, tokens, coefficients, kept in (
+                (static.W_A, static, T[n], A[n], None),
+                (T_in[n, :L // 2] @ dynamic.W_T_to_WA.matrix(), dynamic, T_dyn[n], A_dyn[n], T_in[n, L // 2:])):
+            pooled = []
+            for h in range(heads):  # A_h = softmax over pixels of X̄_h W_A,hᵀ / √(C/h); each head pools its channels
+                A_h = softmax_rows(X_bar[:, h * d:(h + 1) * d] @ W_A[:, h * d:(h + 1) * d].T / math.sqrt(d), dim=0)
+                torch.testing.assert_close(coefficients[h], A_h, atol=ATOL, rtol=0)
+                pooled.append(A_h.T @ X_bar[:, h * d:(h + 1) * d])
+            new = torch.cat(pooled, dim=1) @ module.W_V.matrix()
+            torch.testing.assert_close(tokens, new if kept is None else torch.cat([kept, new]), atol=ATOL, rtol=0)
+
+
+def test_scaled_multi_head_grouped_projector_against_a_per_head_reference():
+    heads = 4
+    d = C // heads
+    proj = randomize(Projector(C, CT, heads=heads, query_groups=4, kv_groups=2, scaled=True))
+    X, T_out = feature_map(), torch.randn(N, L, CT, dtype=torch.float64)
+    X_out = proj(X, T_out)
+    Q, K, V = proj.Q_T_to_X.matrix(), proj.K_T_to_X.matrix(), proj.V_T_to_X.matrix()
+    for n in range(N):
+        X_bar = bar(X[n])
+        queries, keys, values = X_bar @ Q, T_out[n] @ K, T_out[n] @ V
+        heads_out = [softmax_rows(queries[:, h * d:(h + 1) * d] @ keys[:, h * d:(h + 1) * d].T / math.sqrt(d), dim=1)
+                     @ values[:, h * d:(h + 1) * d] for h in range(heads)]
+        torch.testing.assert_close(bar(X_out[n]), X_bar + torch.cat(heads_out, dim=1), atol=ATOL, rtol=0)
+
+
+def batch_norm_eval(X, norm):  # (x - running mean) / √(running var + eps) · γ + β, per channel
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    return (X - norm.running_mean[:, None, None]) * scale[:, None, None] + norm.bias[:, None, None]
+
+
+def layer_norm(T, norm):  # per token, over its CT channels
+    centred = T - T.mean(dim=-1, keepdim=True)
+    return centred / torch.sqrt(centred.pow(2).mean(dim=-1, keepdim=True) + norm.eps) * norm.weight + norm.bias
+
+
+def test_a_block_is_the_composition_of_its_equations():
+    """A whole block (eval mode): X̂ = BN(X_in); T_in from (1)+(2) on X̂ (or (5)); T_out = LN((3)(LN(T_in)));
+    X_out = ReLU(BN((4)(X_in, T_out))), written out with the literal equations and the norms' formulas."""
+    config = VTConfig(C=C, CT=CT, L=L, depth=2, heads=1, kqv_groups=1, query_groups=1, kv_groups=1,
+                      position_encoding=False, scaled=False)
+    stage = VisualTransformer(in_channels=C, config=config)
+    randomize(stage)
+    for block in stage.blocks:  # running statistics that are not the identity
+        for norm in (block.tokenizer_norm, block.feature_norm):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+    stage.eval()
+    X = feature_map()
+    X_out, T_out, coefficients = stage(X, return_coefficients=True)
+    for n in range(N):
+        X_cur, T_prev = X[n], None
+        for b, block in enumerate(stage.blocks):
+            X_hat = bar(batch_norm_eval(X_cur, block.tokenizer_norm))
+            if T_prev is None:
+                T_in, A = literal.eq1_static_tokens(X_hat, block.tokenizer.W_A, block.tokenizer.W_V.matrix())
+            else:
+                T_in, A = literal.eq5_dynamic_tokens(T_prev, X_hat, block.tokenizer.W_T_to_WA.matrix(),
+                                                     block.tokenizer.W_V.matrix())
+            torch.testing.assert_close(coefficients[b][n, 0], A, atol=ATOL, rtol=0)
+            tf = block.transformer
+            T_cur = layer_norm(literal.eq3_transformer(layer_norm(T_in, block.token_norm), tf.K.matrix(),
+                                                       tf.Q.matrix(), tf.V.matrix(), tf.F.matrix()),
+                               block.transformer_norm)
+            pr = block.projector
+            X_bar_out = literal.eq4_projector(bar(X_cur), T_cur, pr.Q_T_to_X.matrix(), pr.K_T_to_X.matrix(),
+                                              pr.V_T_to_X.matrix())
+            X_proj = rearrange(X_bar_out, "(y x) c -> c y x", y=H)
+            X_cur, T_prev = torch.relu(batch_norm_eval(X_proj, block.feature_norm)), T_cur
+        torch.testing.assert_close(X_out[n], X_cur, atol=ATOL, rtol=0)
+        torch.testing.assert_close(T_out[n], T_prev, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["vt_resnet_mini", "vt_fpn_resnet_mini"])
+def test_samples_in_a_batch_stay_independent(name):
+    """In eval mode each image's output depends on that image alone: permuting the batch permutes the outputs,
+    and changing one image leaves the others' outputs as they were."""
+    import vtlab
+
+    torch.manual_seed(0)
+    model = vtlab.create_model(name, num_classes=5).double().eval()
+    images = torch.randn(4, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        out = model(images)
+        order = torch.tensor([2, 0, 3, 1])
+        torch.testing.assert_close(model(images[order]), out[order], atol=1e-9, rtol=0)
+        altered = images.clone()
+        altered[1] = torch.randn(3, 64, 64, dtype=torch.float64) * 3
+        changed = model(altered)
+    keep = torch.tensor([0, 2, 3])
+    torch.testing.assert_close(changed[keep], out[keep], atol=1e-9, rtol=0)
+    assert not torch.allclose(changed[1], out[1])

@@ -9,8 +9,12 @@ and by dense heads):
     X_out = projector(X_in, T_out)           equation (4)
 
 The paper leaves normalization out of its pseudo-code; a block normalises around the equations, never
-inside them: LayerNorm on T_in and T_out, and BatchNorm + ReLU on X_out (post-activation, as the ResNet
-stages it follows). The equation modules stay exact transcriptions.
+inside them: BatchNorm (no ReLU) on the feature map the tokenizer reads, LayerNorm on T_in and T_out, and
+BatchNorm + ReLU on X_out (post-activation, as the ResNet stages it follows). The equation modules stay exact
+transcriptions. The tokenizer's BatchNorm (``tokenizer_norm``, on by default) is what keeps the tokens apart:
+without it the tokenizer reads a post-ReLU map whose pixels share a large positive mean, every token (a weighted
+average of pixels) inherits that mean, the dynamic filters W_A = T_in,a W_{T→WA} made from those tokens come out
+nearly equal, and so do the maps they draw (measured in docs/paper-fidelity.md, "Token coefficients").
 
 Ablations of Table 3: ``transformer=False`` ("-TF") replaces equation (3) by a point-wise 1D convolution,
 ``position_encoding=False`` ("-PE") drops equation (2), ``dynamic=False`` ("-DT") makes every block static.
@@ -36,9 +40,12 @@ class VTConfig:
     """The hyper-parameters of a stage of visual-transformer blocks.
 
     C: channels of the feature map, CT: channels of a token, L: number of tokens, depth: number of blocks.
-    heads: attention heads in tokenizer, transformer and projector. kqv_groups: groups of the transformer's
+    tokenizer_norm: BatchNorm on the map before each tokenizer. heads: attention heads in transformer and projector.
+    tokenizer_heads: coefficient maps per token (1 =
+    equations (1) and (5); ``heads`` = Listing 1's per-head dynamic maps). kqv_groups: groups of the transformer's
     K, Q, V. query_groups: groups of the projector's pixel-wise Q_{T→X}; kv_groups: of its K_{T→X}, V_{T→X}.
-    position_size / position_downsample: the position encoder's grid (Cp = (size / 2^downsample)^2).
+    position_size / position_downsample: the position encoder's grid (Cp = (size / 2^downsample)^2);
+    position_resize: how it resizes the maps to that grid ("nearest" as Listing 2, or "bilinear").
     """
 
     C: int = 512
@@ -46,15 +53,18 @@ class VTConfig:
     L: int = 8
     depth: int = 2
     heads: int = 16
+    tokenizer_heads: int = 1
     kqv_groups: int = 8
     query_groups: int = 16
     kv_groups: int = 1
     position_size: int = 12
     position_downsample: int = 1
+    position_resize: str = "nearest"
     transformer: bool = True
     position_encoding: bool = True
     dynamic: bool = True
     scaled: bool = True
+    tokenizer_norm: bool = True
 
     def replace(self, **changes) -> VTConfig:
         unknown = set(changes) - set(asdict(self))
@@ -74,9 +84,11 @@ class VisualTransformerBlock(nn.Module):
         super().__init__()
         c = config
         tokenizer = DynamicTokenizer if dynamic else StaticTokenizer
-        self.tokenizer = tokenizer(c.C, c.CT, c.L, heads=c.heads, position_encoding=c.position_encoding,
+        self.tokenizer = tokenizer(c.C, c.CT, c.L, heads=c.tokenizer_heads, position_encoding=c.position_encoding,
                                    scaled=c.scaled, position_size=c.position_size,
-                                   position_downsample=c.position_downsample)
+                                   position_downsample=c.position_downsample,
+                                   position_resize=c.position_resize)
+        self.tokenizer_norm = nn.BatchNorm2d(c.C) if c.tokenizer_norm else nn.Identity()
         self.token_norm = nn.LayerNorm(c.CT)
         self.transformer = (Transformer(c.CT, heads=c.heads, kqv_groups=c.kqv_groups, scaled=c.scaled)
                             if c.transformer else TokenConv(c.CT, c.CT))
@@ -89,7 +101,7 @@ class VisualTransformerBlock(nn.Module):
 
     def forward(self, X_in: torch.Tensor,
                 T_prev: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        T_in, A = self.tokenizer(X_in, T_prev)
+        T_in, A = self.tokenizer(self.tokenizer_norm(X_in), T_prev)
         T_out = self.transformer_norm(self.transformer(self.token_norm(T_in)))
         if self.projector is None:
             return X_in, T_out, A

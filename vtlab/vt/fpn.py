@@ -14,8 +14,9 @@ tokenizers' coefficients and the projectors, which is why its cost is a fraction
 8.5 vs 55.1 GMACs at 800×1216). That each level reads back only its own L tokens, rather than all 4L, is
 vtlab's reading, decided from those figures (see docs/paper-fidelity.md).
 
-Normalization as in :class:`~vtlab.vt.block.VisualTransformerBlock`: LayerNorm on the tokens before and after
-the transformer, BatchNorm + ReLU on the lateral convs' and the projectors' outputs.
+Normalization as in :class:`~vtlab.vt.block.VisualTransformerBlock`: BatchNorm on the map each tokenizer reads
+(``tokenizer_norm``), LayerNorm on the tokens before and after the transformer, BatchNorm + ReLU on the lateral
+convs' and the projectors' outputs.
 
 Shapes: a list of maps (N, C_i, H_i, W_i), finest first → a list of maps (N, C, H_i, W_i), same sizes.
 """
@@ -52,9 +53,12 @@ class VTFPN(nn.Module):
         self.in_channels = list(in_channels)
         self.lateral = nn.ModuleList(channel_adapter(ch, c.C) for ch in in_channels)
         self.tokenizers = nn.ModuleList(
-            StaticTokenizer(c.C, c.CT, c.L, heads=c.heads, position_encoding=c.position_encoding, scaled=c.scaled,
-                            position_size=c.position_size, position_downsample=c.position_downsample)
+            StaticTokenizer(c.C, c.CT, c.L, heads=c.tokenizer_heads, position_encoding=c.position_encoding,
+                            scaled=c.scaled, position_size=c.position_size, position_downsample=c.position_downsample,
+                            position_resize=c.position_resize)
             for _ in in_channels)
+        self.tokenizer_norms = nn.ModuleList(nn.BatchNorm2d(c.C) if c.tokenizer_norm else nn.Identity()
+                                             for _ in in_channels)
         self.token_norm = nn.LayerNorm(c.CT)
         self.transformer = (Transformer(c.CT, heads=c.heads, kqv_groups=c.kqv_groups, scaled=c.scaled)
                             if c.transformer else TokenConv(c.CT, c.CT))
@@ -72,11 +76,11 @@ class VTFPN(nn.Module):
         if len(features) != len(self.in_channels):
             raise ValueError(f"expected {len(self.in_channels)} feature maps (one per level), got {len(features)}")
         X, T, A = [], [], []
-        for C_i, lateral, tokenizer, channels in zip(features, self.lateral, self.tokenizers, self.in_channels,
-                                                     strict=True):
+        for C_i, lateral, norm, tokenizer, channels in zip(features, self.lateral, self.tokenizer_norms,
+                                                           self.tokenizers, self.in_channels, strict=True):
             check_feature_map(C_i, channels, name=f"level {len(X)} feature map")
             X_i = lateral(C_i)
-            T_i, A_i = tokenizer(X_i)
+            T_i, A_i = tokenizer(norm(X_i))
             X.append(X_i), T.append(T_i), A.append(A_i)
         T_out = self.transformer_norm(self.transformer(self.token_norm(torch.cat(T, dim=1))))
         L = self.config.L

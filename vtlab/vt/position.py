@@ -4,7 +4,8 @@ r"""Position encoding, equation (2) of the paper:
 
 A ∈ R^{HW×L} are the token coefficients of equation (1) (one map per head when the tokenizer is
 multi-head). ``downsample`` brings every coefficient map A[:, l] to a fixed H̄×W̄ grid, so that inputs of any
-size give encodings of the same width: the map is resized to ``size``×``size`` and then reduced by
+size give encodings of the same width: the map is resized to ``size``×``size`` (``resize="nearest"``, the mode
+of Listing 2's ``F.interpolate`` call, by default; "bilinear" as an option) and then reduced by
 ``num_downsample`` stride-2 3×3 convolutions, whose last 1×1 convolution also merges the heads (Listing 2).
 W_{A→P} ∈ R^{H̄W̄×Cp} compresses each token's downsampled map into a Cp-vector, which the tokenizer
 concatenates to that token's channels.
@@ -24,13 +25,16 @@ from .pointwise import TokenConv
 
 
 class PositionEncoder(nn.Module):
-    def __init__(self, heads: int = 1, size: int = 12, num_downsample: int = 1, Cp: int | None = None):
+    def __init__(self, heads: int = 1, size: int = 12, num_downsample: int = 1, Cp: int | None = None,
+                 resize: str = "nearest"):
         check_positive(heads=heads, size=size)
+        if resize not in ("nearest", "bilinear"):
+            raise ValueError(f"expected resize 'nearest' or 'bilinear', got {resize!r}")
         if num_downsample < 0 or size % (2**num_downsample):
             raise ValueError(f"expected num_downsample >= 0 with 2**num_downsample dividing size={size}, "
                              f"got num_downsample={num_downsample}")
         super().__init__()
-        self.size = size
+        self.size, self.resize = size, resize
         layers: list[nn.Module] = [
             nn.Conv2d(heads, heads, kernel_size=3, stride=2, padding=1, bias=False) for _ in range(num_downsample)
         ]
@@ -48,7 +52,8 @@ class PositionEncoder(nn.Module):
         # of looping over the maps inside each output pixel (on an H100 at batch 256, this alone took VT-R-18's
         # inference from 0.32x to 0.79x ResNet-18's throughput).
         maps = rearrange(A, "n h (y x) l -> h y x (n l)", y=H, x=W).permute(0, 3, 1, 2)
-        maps = F.interpolate(maps, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        maps = F.interpolate(maps, size=(self.size, self.size), mode=self.resize,
+                             **({"align_corners": False} if self.resize == "bilinear" else {}))
         maps = self.downsample_convs(rearrange(maps, "h (n l) y x -> (n l) h y x", n=A.shape[0]))
         return rearrange(maps, "(n l) 1 y x -> n (y x) l", n=A.shape[0])
 

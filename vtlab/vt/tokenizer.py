@@ -20,9 +20,19 @@ Dynamic tokenization, equation (5): the filter is computed from half of the prev
 
 so each layer renews L/2 tokens and carries the other L/2 over.
 
-Multi-head (Appendix A): with h heads, the channels of X̄ and of W_A are split into h groups of C/h and each
-head computes its own coefficients A_h, pooling its own channel group. With ``scaled=True`` the logits are
-divided by sqrt(C/h) (Listing 1); ``heads=1, scaled=False`` is the literal equation.
+One map per token (``heads=1``, the default) is equation (1) as printed, and Listing 1's static path: its
+coefficients have shape (N, 1, HW, L) and every head of the value pools with the same map. Listing 1's dynamic
+path instead splits the channels of X̄ and of W_A into h groups of C/h, and each head computes its own
+coefficients A_h from its own channel group; ``heads=h`` gives that, for either tokenizer. One map per token is
+the default because it is what the equations say and because, measured on ``shapes``, per-head maps of C/h
+channels stayed flat (docs/paper-fidelity.md, "Token coefficients").
+
+Scale: with ``scaled=True`` the logits are divided by sqrt(C/h) (Listing 1: sqrt(C) static, sqrt(C/h)
+dynamic). The paper leaves W_A's initialisation open; a static W_A starts with unit-variance entries when the
+logits are scaled (1/sqrt(C/h) when not), so that either way the initial logits X̄W_A^T/sqrt(C/h) have the
+spread of the features themselves and the L maps start different. (Drawn at 1/sqrt(C) and then scaled again,
+the logits start ~sqrt(C/h) times smaller, the maps flat, and they stayed flat through training: the collapse
+that docs/paper-fidelity.md records.) ``heads=1, scaled=False`` is the literal equation.
 """
 
 from __future__ import annotations
@@ -42,13 +52,14 @@ class _Tokenizer(nn.Module):
     """What static and dynamic tokenizers share: from a filter W_A to coefficients A and tokens T."""
 
     def __init__(self, C: int, CT: int, heads: int, position_encoding: bool, scaled: bool,
-                 position_size: int, position_downsample: int):
+                 position_size: int, position_downsample: int, position_resize: str = "nearest"):
         check_positive(C=C, CT=CT, heads=heads)
         check_divisible("C", C, "heads", heads)
         super().__init__()
         self.C, self.CT, self.heads, self.scaled = C, CT, heads, scaled
         self.position_encoder = (
-            PositionEncoder(heads, position_size, position_downsample) if position_encoding else None
+            PositionEncoder(heads, position_size, position_downsample, resize=position_resize) if position_encoding
+            else None
         )
         Cp = self.position_encoder.Cp if position_encoding else 0
         self.W_V = TokenConv(C + Cp, CT)
@@ -85,16 +96,19 @@ class _Tokenizer(nn.Module):
 class StaticTokenizer(_Tokenizer):
     """Equation (1) (+ (2)): L tokens from a learned filter W_A ∈ R^{L×C}.
 
-    forward(X (N, C, H, W)) → T (N, L, CT), A (N, heads, HW, L). A second argument (previous tokens) is
-    accepted and ignored, so that static and dynamic tokenizers are called alike.
+    forward(X (N, C, H, W)) → T (N, L, CT), A (N, heads, HW, L), heads = 1 being one map per token. A second
+    argument (previous tokens) is accepted and ignored, so that static and dynamic tokenizers are called alike.
     """
 
     def __init__(self, C: int, CT: int, L: int, heads: int = 1, position_encoding: bool = True,
-                 scaled: bool = True, position_size: int = 12, position_downsample: int = 1):
+                 scaled: bool = True, position_size: int = 12, position_downsample: int = 1,
+                 position_resize: str = "nearest"):
         check_positive(L=L)
-        super().__init__(C, CT, heads, position_encoding, scaled, position_size, position_downsample)
+        super().__init__(C, CT, heads, position_encoding, scaled, position_size, position_downsample,
+                         position_resize)
         self.L = L
-        self.W_A = nn.Parameter(torch.randn(L, C) / math.sqrt(C))
+        # unit-variance logits at the start, scaled or not (see the module docstring)
+        self.W_A = nn.Parameter(torch.randn(L, C) / (1.0 if scaled else math.sqrt(C // heads)))
 
     def forward(self, X: torch.Tensor, T_in: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         check_feature_map(X, self.C)
@@ -108,11 +122,13 @@ class DynamicTokenizer(_Tokenizer):
     """
 
     def __init__(self, C: int, CT: int, L: int, heads: int = 1, position_encoding: bool = True,
-                 scaled: bool = True, position_size: int = 12, position_downsample: int = 1):
+                 scaled: bool = True, position_size: int = 12, position_downsample: int = 1,
+                 position_resize: str = "nearest"):
         check_positive(L=L)
         if L % 2:
             raise ValueError(f"dynamic tokenization splits the L tokens into halves: expected an even L, got L={L}")
-        super().__init__(C, CT, heads, position_encoding, scaled, position_size, position_downsample)
+        super().__init__(C, CT, heads, position_encoding, scaled, position_size, position_downsample,
+                         position_resize)
         self.L = L
         self.W_T_to_WA = TokenConv(CT, C)
 
