@@ -5,6 +5,10 @@
 
 Nothing is downloaded unless ``download=True`` (torchvision's downloader, which needs a network); otherwise a
 missing file raises an error that says where the files belong and where they come from.
+
+The batches are pickles, and a pickle can name any callable to run. They are read by :class:`CIFARUnpickler`,
+which resolves only the few numpy globals that genuine CIFAR batches hold (array reconstruction) and refuses
+anything else with a ValueError before it runs: a crafted ``data_batch_1`` cannot execute code.
 """
 
 from __future__ import annotations
@@ -24,14 +28,42 @@ LAYOUTS = {
 SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
 
+# What numpy arrays in a pickle need (protocol 2, as the official files, and protocols 4-5 as numpy writes them
+# today), under numpy's old (numpy.core) and new (numpy._core) module names.
+ALLOWED_GLOBALS = frozenset({
+    ("_codecs", "encode"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+})
+
+
+class CIFARUnpickler(pickle.Unpickler):
+    """An unpickler that builds dicts, lists, bytes, numbers and numpy arrays only: any other global (a
+    function or class that unpickling would call) raises ValueError naming it, before it is called."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise ValueError(f"refusing to load the global {module}.{name}: a CIFAR batch holds only dicts, lists "
+                             f"and numpy arrays, so this file is not one (it may be crafted to run code)")
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid):
+        raise ValueError(f"refusing a persistent id {pid!r}: a CIFAR batch has none")
+
+
 def _unpickle(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"missing CIFAR file {path}")
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")
-    except (pickle.UnpicklingError, EOFError, ValueError) as error:
+            content = CIFARUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, UnicodeDecodeError) as error:
         raise ValueError(f"cannot read CIFAR file {path}: {error}") from error
+    if not isinstance(content, dict):
+        raise ValueError(f"cannot read CIFAR file {path}: expected a pickled dict, got {type(content).__name__}")
+    return content
 
 
 class CIFARDataset(Dataset):
@@ -57,8 +89,10 @@ class CIFARDataset(Dataset):
         try:
             data = np.concatenate([b[b"data"] for b in batches])
             labels = [label for b in batches for label in b[label_key]]
+            if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+                raise ValueError(f"expected uint8 rows of 3072 pixels, got {data.dtype} of shape {data.shape}")
             self.images = torch.from_numpy(data).view(-1, 3, 32, 32)
-        except (KeyError, ValueError, RuntimeError) as error:
+        except (KeyError, ValueError, RuntimeError, TypeError) as error:
             raise ValueError(f"{root / folder} does not hold {variant} batches in the python layout: "
                              f"{error}") from error
         self.labels = torch.tensor(labels)
