@@ -26,7 +26,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 from torchvision.ops import FeaturePyramidNetwork
 
-from .._checks import check_image_batch
+from .._checks import check_image_batch, check_positive
 from ..vt.block import VTConfig
 from ..vt.fpn import VTFPN
 from .registry import register_model
@@ -85,6 +85,7 @@ class SemanticFPNHead(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, conv_dims: int = 128, levels: int = 4):
         super().__init__()
+        check_positive(num_classes=num_classes)
         self.scale_heads = nn.ModuleList()
         for i in range(levels):
             blocks = [nn.Sequential(nn.Conv2d(in_channels if k == 0 else conv_dims, conv_dims, 3, padding=1,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
+import inspect
 from collections.abc import Callable
 
 from torch import nn
+
+from .._checks import check_input_dtype
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _INPUT_SIZES: dict[str, int] = {}
@@ -54,7 +57,28 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(name for name in _BUILDERS if fnmatch.fnmatch(name, pattern))
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-    """Build the registered model ``name``; keyword arguments go to its builder (e.g. ``num_classes``)."""
+def check_model_options(name: str, options: dict) -> None:
+    """Raise ValueError unless the builder of ``name`` takes every keyword of ``options`` (e.g. the VT options of
+    an ablation, which plain ResNets and FPNs do not have)."""
     _check_known(name)
-    return _BUILDERS[name](**kwargs)
+    parameters = inspect.signature(_BUILDERS[name]).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return  # VT models pass their options on to VTConfig, which names what it does not know
+    unknown = sorted(set(options) - set(parameters))
+    if unknown:
+        kind = "VT options (ablations apply to vt_* models)" if name.startswith(("resnet", "fpn")) else "options"
+        raise ValueError(f"model {name!r} takes no {', '.join(map(repr, unknown))}: it has no such {kind}; its "
+                         f"options are {', '.join(parameters) or 'none'}")
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build the registered model ``name``; keyword arguments go to its builder (e.g. ``num_classes``, a
+    positive integer)."""
+    check_model_options(name, kwargs)
+    if "num_classes" in kwargs:
+        value = kwargs["num_classes"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"expected num_classes to be a positive integer, got {value!r}")
+    model = _BUILDERS[name](**kwargs)
+    model.register_forward_pre_hook(check_input_dtype)
+    return model
