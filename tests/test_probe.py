@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
@@ -16,8 +18,10 @@ from vtlab.probe import (
     load_probe_model,
     region_mass,
     region_share,
+    token_diversity,
     upsample_maps,
 )
+from vtlab.train import TrainConfig, train
 from vtlab.viz import FigureExplorer, use_vtlab_renderer
 from vtlab.viz.tokens import token_explorer, token_grid_figure, token_map_figure
 
@@ -119,3 +123,38 @@ def test_vtlab_renderer_is_offline_and_deterministic():
     assert 'id="vtlab-figure-1"' in bundles[0]["text/html"] and 'id="vtlab-figure-2"' in bundles[1]["text/html"]
     assert "cdn" not in bundles[0]["text/html"].lower() and "<script src" not in bundles[0]["text/html"]
     assert bundles[0]["application/vnd.plotly.v1+json"]["data"][0]["y"] == [2]
+
+
+def test_token_diversity_by_hand():
+    # two one-hot maps on 4 pixels: centred (3, -1, -1, -1)/4 and (-1, 3, -1, -1)/4 have cosine -1/3; their Gram
+    # matrix [[1, -1/3], [-1/3, 1]] has eigenvalues 4/3 and 2/3, so the participation ratio is 2^2 / (20/9) = 1.8
+    maps = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]).reshape(1, 1, 2, 2, 2)
+    measured = token_diversity(maps)
+    assert measured["cosine"] == pytest.approx(-1 / 3)
+    assert measured["effective_tokens"] == pytest.approx(1.8)
+    assert measured["peak"] == pytest.approx(4.0)
+    same = token_diversity(torch.tensor([[0.1, 0.2, 0.3, 0.4]] * 3).reshape(1, 1, 3, 2, 2))
+    assert same["cosine"] == pytest.approx(1.0) and same["effective_tokens"] == pytest.approx(1.0)
+    assert same["peak"] == pytest.approx(1.6)
+    # heads are averaged into one map per token first: two heads that cancel each other's deviations give a
+    # flat token map (peak 1)
+    heads = torch.tensor([[0.4, 0.1, 0.1, 0.4], [0.1, 0.4, 0.4, 0.1]]).reshape(1, 2, 1, 2, 2)
+    assert token_diversity(heads)["peak"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="expected maps"):
+        token_diversity(torch.rand(2, 4, 16, 16))
+
+
+def test_training_records_token_measurements(tmp_path):
+    rows = train(TrainConfig(recipe="quick", model="vt_resnet_mini", epochs=1, train_size=64, val_size=32,
+                             out=str(tmp_path), device="cpu", progress=False))
+    assert len(rows) == 1
+    with open(tmp_path / "tokens.csv") as f:
+        measured = list(csv.DictReader(f))
+    assert [(r["epoch"], r["block"]) for r in measured] == [("1", "0"), ("1", "1")]
+    for r in measured:
+        assert -1 <= float(r["cosine"]) <= 1 and 1 <= float(r["effective_tokens"]) <= 8
+        assert float(r["peak"]) >= 1 and float(r["lift"]) >= 0 and 0 <= float(r["on_objects"]) <= 1
+    # a baseline ResNet has no tokens to measure
+    train(TrainConfig(recipe="quick", model="resnet_mini", epochs=1, train_size=64, val_size=32,
+                      out=str(tmp_path / "resnet"), device="cpu", progress=False))
+    assert not (tmp_path / "resnet" / "tokens.csv").exists()

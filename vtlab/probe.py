@@ -44,8 +44,9 @@ def load_probe_model(path: str | Path = PROBE_CHECKPOINT) -> tuple[torch.nn.Modu
         weights = {name: f.get_tensor(name) for name in f.keys()}
     model = create_model(record.get("model", "vt_resnet_mini"), num_classes=int(record.get("num_classes", 6)))
     model.load_state_dict(weights)
-    if "history" in record:
-        record["history"] = json.loads(record["history"])
+    for key in ("history", "tokens"):  # per epoch: metrics, and token measurements per block
+        if key in record:
+            record[key] = json.loads(record[key])
     return model.eval(), record
 
 
@@ -148,14 +149,14 @@ def token_report(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tens
     return report
 
 
-def shapes_probe_batch(image_size: int | None = None, length: int = 200,
-                       seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The held-out scenes the token measurements use: the first ``length`` ``shapes`` validation scenes,
-    normalised as a classifier sees them at ``image_size`` (default 64), with their 64×64 masks.
-    Returns (images (N, 3, S, S), masks (N, 64, 64), number of regions = background + 6 shapes)."""
+def shapes_probe_batch(image_size: int | None = None, length: int = 200, seed: int = 0,
+                       task: str = "largest") -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The held-out scenes the token measurements use: the first ``length`` ``shapes`` validation scenes (of the
+    ``task``: "largest" or "pair"), normalised as a classifier sees them at ``image_size`` (default 64), with
+    their 64×64 masks. Returns (images (N, 3, S, S), masks (N, 64, 64), regions = background + 6 shapes)."""
     from .data import ShapesDataset, classification_transform, parse_data
 
     normalise = classification_transform(parse_data("shapes"), train=False, image_size=image_size)
-    scenes = ShapesDataset("val", size=64, length=length, seed=seed)
+    scenes = ShapesDataset("val", size=64, length=length, seed=seed, task=task)
     images = torch.stack([normalise(image) for image in scenes.images])
     return images, scenes.masks, ShapesDataset.num_classes + 1

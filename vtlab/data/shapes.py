@@ -8,11 +8,16 @@ can be scored against known regions. Scene ``i`` of a split is drawn from its ow
 
 Classes (mask values 1..6; the label is the mask value minus 1): circle, square, triangle, star, cross, ring.
 No two are the same up to rotation (a diamond would be a rotated square), since every shape is rotated.
+
+``task="pair"`` draws scenes whose label depends on two objects: two medium shapes of different types and one
+or two smaller ones of other types; the label is the unordered pair of the two medium shapes' types (15
+classes, :data:`PAIRS`), so no single object decides it. Both medium shapes show more pixels than any small one.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import torch
@@ -21,6 +26,8 @@ from torch.utils.data import Dataset
 from .._checks import check_positive
 
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring")
+PAIRS = tuple(itertools.combinations(range(len(SHAPES)), 2))  # task "pair": label i is the pair PAIRS[i]
+TASKS = ("largest", "pair")
 SPLITS = {"train": 0, "val": 1, "test": 2}
 
 
@@ -42,20 +49,33 @@ def _inside(kind: str, u: torch.Tensor, v: torch.Tensor, r: float) -> torch.Tens
     raise ValueError(f"unknown shape {kind!r}; expected one of {SHAPES}")
 
 
-def render_scene(size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """One scene: image (3, size, size) uint8, mask (size, size) int64 in 0..6, label in 0..5.
+def render_scene(size: int, generator: torch.Generator,
+                 task: str = "largest") -> tuple[torch.Tensor, torch.Tensor, int]:
+    """One scene: image (3, size, size) uint8, mask (size, size) int64 in 0..6, label (0..5, or 0..14 for the
+    "pair" task).
 
-    Guaranteed: every shape shows, and the label's shape shows more pixels than any other (a draw that
-    breaks either is drawn again from the same generator, so scenes stay deterministic).
+    Guaranteed: every shape shows, and the label's shape shows more pixels than any other (for "pair": both
+    labelled shapes show more pixels than any other); a draw that breaks either is drawn again from the same
+    generator, so scenes stay deterministic.
     """
+    if task not in TASKS:
+        raise ValueError(f"unknown shapes task {task!r}; expected one of {TASKS}")
     while True:
-        image, mask, label, kinds = _draw(size, generator)
-        visible = torch.bincount(mask.flatten(), minlength=len(SHAPES) + 1)[1:]
-        if all(visible[k] > 0 for k in kinds) and int(visible.argmax()) == label:
-            return image, mask, label
+        if task == "largest":
+            image, mask, label, kinds = _draw(size, generator)
+            visible = torch.bincount(mask.flatten(), minlength=len(SHAPES) + 1)[1:]
+            if all(visible[k] > 0 for k in kinds) and int(visible.argmax()) == label:
+                return image, mask, label
+        else:
+            image, mask, label, kinds = _draw(size, generator, pair=True)
+            visible = torch.bincount(mask.flatten(), minlength=len(SHAPES) + 1)[1:]
+            labelled = PAIRS[label]
+            if all(visible[k] > 0 for k in kinds) and \
+                    min(visible[k] for k in labelled) > max((visible[k] for k in kinds[2:]), default=0):
+                return image, mask, label
 
 
-def _draw(size: int, generator: torch.Generator):
+def _draw(size: int, generator: torch.Generator, pair: bool = False):
     def uniform(low: float, high: float, n: int = 1) -> torch.Tensor:
         return low + (high - low) * torch.rand(n, generator=generator)
 
@@ -67,12 +87,18 @@ def _draw(size: int, generator: torch.Generator):
     image = colours[0] * stripes + colours[1] * (1 - stripes) + 0.06 * torch.randn(3, size, size, generator=generator)
     mask = torch.zeros(size, size, dtype=torch.int64)
 
-    label = int(torch.randint(len(SHAPES), (1,), generator=generator))
-    others = [k for k in torch.randperm(len(SHAPES), generator=generator).tolist() if k != label]
-    kinds = [label] + others[: int(torch.randint(1, 4, (1,), generator=generator))]
+    if pair:  # two medium shapes (the label is their pair of types) and one or two small ones
+        order = torch.randperm(len(SHAPES), generator=generator).tolist()
+        label = PAIRS.index(tuple(sorted(order[:2])))
+        kinds = order[:2] + order[2:2 + int(torch.randint(1, 3, (1,), generator=generator))]
+        sizes = [(0.20, 0.26)] * 2 + [(0.09, 0.13)] * (len(kinds) - 2)
+    else:
+        label = int(torch.randint(len(SHAPES), (1,), generator=generator))
+        others = [k for k in torch.randperm(len(SHAPES), generator=generator).tolist() if k != label]
+        kinds = [label] + others[: int(torch.randint(1, 4, (1,), generator=generator))]
+        sizes = [(0.26, 0.36)] + [(0.10, 0.16)] * (len(kinds) - 1)
     placed: list[tuple[float, float, float]] = []
-    for k in kinds:  # the large shape first, the small ones on top, away from the others where there is room
-        low, high = (0.26, 0.36) if k == label else (0.10, 0.16)
+    for k, (low, high) in zip(kinds, sizes, strict=True):  # large first, small on top, apart where there is room
         r = uniform(low, high).item() * size
         for _ in range(20):
             cx, cy = uniform(r, size - r, 2).tolist()
@@ -95,10 +121,11 @@ def scene_generator(split: str, seed: int, index: int) -> torch.Generator:
 
 
 @functools.lru_cache(maxsize=8)
-def _render_split(split: str, size: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _render_split(split: str, size: int, length: int, seed: int,
+                  task: str = "largest") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images, masks, labels) of a split, rendered once per process: rendering is the slow part of a short run,
     and a notebook or test suite builds the same splits many times. Callers must not modify the tensors."""
-    scenes = [render_scene(size, scene_generator(split, seed, i)) for i in range(length)]
+    scenes = [render_scene(size, scene_generator(split, seed, i), task) for i in range(length)]
     return (torch.stack([s[0] for s in scenes]), torch.stack([s[1] for s in scenes]),
             torch.tensor([s[2] for s in scenes]))
 
@@ -106,13 +133,14 @@ def _render_split(split: str, size: int, length: int, seed: int) -> tuple[torch.
 class ShapesDataset(Dataset):
     """``length`` scenes of ``size``×``size`` pixels: items are (image uint8 (3, size, size), label), or
     (image, mask (size, size)) with ``target="mask"``. ``transform`` is applied to the image (classification)
-    or to the (image, mask) pair (segmentation)."""
+    or to the (image, mask) pair (segmentation). ``task``: "largest" (the label is the largest shape's type) or
+    "pair" (the label is the pair of the two medium shapes' types; see the module docstring)."""
 
     classes = SHAPES
     num_classes = len(SHAPES)
 
     def __init__(self, split: str = "train", size: int = 64, length: int | None = None, seed: int = 0,
-                 target: str = "label", transform=None):
+                 target: str = "label", transform=None, task: str = "largest"):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {list(SPLITS)}")
         if target not in ("label", "mask"):
@@ -121,8 +149,14 @@ class ShapesDataset(Dataset):
         check_positive(size=size, length=length)
         if size < 16:
             raise ValueError(f"expected scenes of at least 16x16 pixels, got size={size}")
+        if task not in TASKS:
+            raise ValueError(f"unknown shapes task {task!r}; expected one of {TASKS}")
+        if task == "pair" and target == "label":
+            self.classes = tuple(f"{SHAPES[a]}+{SHAPES[b]}" for a, b in PAIRS)
+            self.num_classes = len(PAIRS)
         self.split, self.size, self.seed, self.target, self.transform = split, size, seed, target, transform
-        self.images, self.masks, self.labels = _render_split(split, size, length, seed)
+        self.task = task
+        self.images, self.masks, self.labels = _render_split(split, size, length, seed, task)
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -1,32 +1,42 @@
-"""Table 3's ablations at CPU scale: short same-seed training runs of a compact VT-ResNet and its ablated
-variants, and the small JSON file that keeps their results.
+"""The paper's claims at CPU scale: seeded training runs of a compact VT model, its ablations and its convolutional
+baseline, and the small JSON files that keep their results.
 
-The paper trains VT-ResNet-18/34 on ImageNet for 90 epochs per variant; here each variant of ``vt_resnet_mini``
-(base, -TF, -PE, -DT: :data:`VARIANTS`) is trained with vtlab's own engine on the generated ``shapes`` scenes
-for a few epochs, once per seed. Runs of the same seed share their data, data order and the initial weights
-of stages 1–4 (built before the VT stage), so the per-seed difference to the base is a paired comparison; the
-spread over seeds says how much of a difference is noise. On the CPU with a fixed thread count a run is
-deterministic, so :func:`run_ablations` writes the same file every time on the same machine and torch version
-(another CPU or torch version may change the last digits, and through them the trajectories).
+The paper trains VT-ResNet-18/34 on ImageNet (Table 1: VT-ResNet against ResNet; Table 3: 90 epochs per
+ablation). Here each variant of ``vt_resnet_mini`` (:data:`VARIANTS`: the base model and Table 3's -TF, -PE,
+-DT) and the baseline ``resnet_mini`` (``"baseline"``) is trained with vtlab's own engine on small offline data
+(the generated ``shapes`` scenes, scikit-learn's ``digits``), once per seed, long enough to reach a plateau.
+Runs of the same seed share their data, data order and the initial weights of stages 1–4, so the per-seed
+difference to the base is a paired comparison; the spread over seeds says how much of a difference is noise.
+The same machinery compares ``vt_fpn_resnet_mini`` with ``fpn_resnet_mini`` on the ``shapes`` masks (mIoU).
+
+:func:`run_ablations` is resumable: given a file, it keeps the runs already there (if the file was made with
+the same settings), trains only the missing ones and rewrites the file after every run, so an interrupted
+study loses at most the run in progress. On the CPU with a fixed thread count a run is deterministic on one
+machine and torch version; another CPU may change the last digits, and through them the trajectories.
 
 File format (:data:`FORMAT`), as :func:`run_ablations` returns it and :func:`check_ablations` verifies it::
 
-    {"format": 1,
+    {"format": 2,
      "settings": {AblationSettings fields; tuples as lists},
-     "environment": {"torch": version, "device": "cpu", "threads": 2},
+     "environment": {"torch": version, "device": "cpu" or a GPU's name, "threads": int},
      "validation": {"images": int, "classes": int},                                  # what accuracy is on
-     "variants": {name: {"options": {switch: false}, "macs": int, "params": int}},   # at the training size
-     "runs": [{"variant": name, "seed": int, "train_loss": [...], "val_loss": [...], "val_acc": [...]}]}
+     "variants": {name: {"model": str, "options": {switch: false}, "macs": int, "params": int}},
+     "runs": [{"variant": name, "seed": int, "device": str, "seconds": float, "epochs": int,
+               "train_loss": [...], "val_loss": [...], "val_acc": [...] (+ "val_miou": [...] for segmentation),
+               "tokens": [per block {"cosine", "effective_tokens", "peak", "lift", "on_objects"}] or null}]}
 
-with one float per epoch in each list, in the engine's rounding (6 decimals).
+with one float per epoch in each list, in the engine's rounding (6 decimals); ``tokens`` are the last epoch's
+token measurements (:func:`vtlab.probe.token_report`) of a VT-ResNet on ``shapes``.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import statistics
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -34,34 +44,39 @@ from pathlib import Path
 import torch
 
 from ..cost import count_macs, count_params, paper
-from ..data import create_dataset, parse_data
-from ..models import create_model
-from .engine import TrainConfig, train
+from ..data import parse_data
+from ..models import create_model, model_task
+from .engine import TrainConfig, create_data, train
 from .recipes import get_recipe
 
-FORMAT = 1
-# The variants trained: the base model and Table 3's ablations, by the vtlab switches each turns off.
+FORMAT = 2
+BASELINE = "baseline"
+# The VT variants trained: the base model and Table 3's ablations, by the vtlab switches each turns off; and the
+# convolutional baseline, "baseline", which is another model (AblationSettings.baseline).
 VARIANTS: dict[str, dict[str, bool]] = {"base": {}, **paper.ABLATIONS}
 CURVES = ("train_loss", "val_loss", "val_acc")
+TOKEN_KEYS = ("cosine", "effective_tokens", "peak", "lift", "on_objects")
 
 
 @dataclass(frozen=True)
 class AblationSettings:
-    """What :func:`run_ablations` trains: ``model`` with each of ``variants`` once per seed in ``seeds``, with
-    the ``recipe`` for ``epochs`` epochs on the first ``train_size`` scenes of ``data`` (validation: the
-    dataset's own validation split), at ``image_size`` (None: the data's own), on ``device`` with
-    ``threads`` CPU threads."""
+    """What :func:`run_ablations` trains: ``model`` with each of ``variants`` (and ``baseline`` for the variant
+    "baseline") once per seed in ``seeds``, with the ``recipe`` for ``epochs`` epochs on the first ``train_size``
+    scenes of ``data`` (validation: the first ``val_size`` of its validation split, None: all of it), at
+    ``image_size`` (None: the data's own), on ``device`` with ``threads`` CPU threads."""
 
     model: str = "vt_resnet_mini"
     recipe: str = "quick"
     data: str = "shapes"
     epochs: int = 8
-    train_size: int = 1000
+    train_size: int | None = 1000
     image_size: int | None = None
     seeds: tuple[int, ...] = (0, 1, 2)
     variants: tuple[str, ...] = tuple(VARIANTS)
     device: str = "cpu"
     threads: int = 2
+    baseline: str = "resnet_mini"
+    val_size: int | None = None
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -74,56 +89,119 @@ class AblationSettings:
             raise ValueError(f"unknown ablation settings {sorted(unknown)}; expected some of {sorted(known)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
+    @property
+    def task(self) -> str:
+        return model_task(self.model)
+
+    @property
+    def curves(self) -> tuple[str, ...]:
+        """The per-epoch values each run keeps: losses and accuracy, and mIoU for segmentation."""
+        return CURVES + (("val_miou",) if self.task == "segment" else ())
+
+
+def variant_model(settings: AblationSettings, variant: str) -> tuple[str, dict[str, bool]]:
+    """(model name, VT options) of a variant: the baseline model, or ``settings.model`` with switches off."""
+    if variant == BASELINE:
+        return settings.baseline, {}
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {[BASELINE, *VARIANTS]}")
+    return settings.model, dict(VARIANTS[variant])
+
 
 def variant_cost(settings: AblationSettings, variant: str, num_classes: int) -> dict:
-    """The options, MACs and parameters of one variant of ``settings.model`` at the training image size."""
-    options = VARIANTS[variant]
-    model = create_model(settings.model, num_classes=num_classes, **options)
+    """The model, options, MACs and parameters of one variant at the training image size."""
+    name, options = variant_model(settings, variant)
+    model = create_model(name, num_classes=num_classes, **options)
     size = settings.image_size or parse_data(settings.data).image_size
-    return {"options": dict(options), "macs": count_macs(model, size), "params": count_params(model)}
+    return {"model": name, "options": options, "macs": count_macs(model, size), "params": count_params(model)}
 
 
-def run_ablations(settings: AblationSettings | None = None, log: Callable[[str], None] | None = None) -> dict:
-    """Train every variant once per seed with vtlab's engine (quietly, in temporary run folders) and return
-    the results in the file format of this module (see the module docstring). ``log`` receives one line per
-    finished run (e.g. ``print``); nothing else is printed."""
+def _device_name(device: str) -> str:
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        return torch.cuda.get_device_name()
+    return "cpu"
+
+
+def _final_tokens(out: Path) -> list[dict[str, float]] | None:
+    """The last epoch's rows of a run's tokens.csv (one per block), or None where the engine wrote none."""
+    path = out / "tokens.csv"
+    if not path.exists():
+        return None
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    last = rows[-1]["epoch"]
+    return [{key: float(row[key]) for key in TOKEN_KEYS} for row in rows if row["epoch"] == last]
+
+
+def run_one(settings: AblationSettings, variant: str, seed: int) -> dict:
+    """Train one variant with one seed (quietly, in a temporary run folder); return its entry of ``runs``."""
+    name, options = variant_model(settings, variant)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        config = TrainConfig(recipe=settings.recipe, model=name, data=settings.data, epochs=settings.epochs,
+                             seed=seed, out=out, device=settings.device, image_size=settings.image_size,
+                             train_size=settings.train_size, val_size=settings.val_size, progress=False,
+                             model_options=options)
+        rows = train(config)
+        tokens = _final_tokens(Path(out))
+    return {"variant": variant, "seed": seed, "device": _device_name(settings.device),
+            "seconds": round(time.perf_counter() - started, 1), "epochs": settings.epochs,
+            **{key: [float(row[key]) for row in rows] for key in settings.curves}, "tokens": tokens}
+
+
+def run_ablations(settings: AblationSettings | None = None, log: Callable[[str], None] | None = None,
+                  path: str | Path | None = None) -> dict:
+    """Train every variant once per seed with vtlab's engine and return the results in the file format of this
+    module (see the module docstring). With ``path``, runs already in that file are kept (its settings must be
+    these) and the file is rewritten after every new run: an interrupted study continues where it stopped.
+    ``log`` receives one line per finished run (e.g. ``print``); nothing else is printed."""
     settings = settings or AblationSettings()
-    unknown = [v for v in settings.variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown variants {unknown}; expected some of {list(VARIANTS)}")
+    for variant in settings.variants:
+        variant_model(settings, variant)
     if not settings.seeds:
         raise ValueError("expected at least one seed")
+    if not isinstance(settings.epochs, int) or settings.epochs < 1:
+        raise ValueError(f"expected epochs >= 1, got {settings.epochs!r}")
     get_recipe(settings.recipe)  # fail early on a typo
-    validation = create_dataset(settings.data, "val", settings.image_size)  # what train() scores on
+    validation = create_data(settings.task, settings.data, "val", settings.image_size, length=settings.val_size)
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
+    done: list[dict] = []
+    if path is not None and Path(path).exists():
+        previous = check_ablations(json.loads(Path(path).read_text()), complete=False)
+        if previous["settings"] != settings.to_dict():
+            raise ValueError(f"{path} holds a study with other settings ({previous['settings']}); expected "
+                             f"{settings.to_dict()}: move it away or run with its settings")
+        done = previous["runs"]
     try:
-        variants = {v: variant_cost(settings, v, validation.num_classes) for v in settings.variants}
-        runs = []
+        results = {"format": FORMAT, "settings": settings.to_dict(),
+                   "environment": {"torch": torch.__version__.split("+")[0], "device": _device_name(settings.device),
+                                   "threads": settings.threads},
+                   "validation": {"images": len(validation), "classes": validation.num_classes},
+                   "variants": {v: variant_cost(settings, v, validation.num_classes) for v in settings.variants},
+                   "runs": list(done)}
+        finished = {(run["variant"], run["seed"]) for run in done}
         for seed in settings.seeds:
             for variant in settings.variants:
-                with tempfile.TemporaryDirectory() as out:
-                    config = TrainConfig(recipe=settings.recipe, model=settings.model, data=settings.data,
-                                         epochs=settings.epochs, seed=seed, out=out, device=settings.device,
-                                         image_size=settings.image_size, train_size=settings.train_size,
-                                         progress=False, model_options=dict(VARIANTS[variant]))
-                    rows = train(config)
-                runs.append({"variant": variant, "seed": seed,
-                             **{key: [float(row[key]) for row in rows] for key in CURVES}})
+                if (variant, seed) in finished:
+                    continue
+                run = run_one(settings, variant, seed)
+                results["runs"].append(run)
+                if path is not None:
+                    save_ablations(results, path, complete=False)
                 if log is not None:
-                    log(f"{variant:>5} seed {seed}: validation accuracy {rows[-1]['val_acc']:.4f}")
+                    metric = "val_miou" if settings.task == "segment" else "val_acc"
+                    log(f"{settings.data} {variant:>8} seed {seed}: {metric} {run[metric][-1]:.4f} "
+                        f"({run['seconds']:.0f} s)")
     finally:
         torch.set_num_threads(threads)
-    return {"format": FORMAT, "settings": settings.to_dict(),
-            "environment": {"torch": torch.__version__.split("+")[0], "device": settings.device,
-                            "threads": settings.threads},
-            "validation": {"images": len(validation), "classes": validation.num_classes},
-            "variants": variants, "runs": runs}
+    results["runs"].sort(key=lambda run: (settings.seeds.index(run["seed"]), settings.variants.index(run["variant"])))
+    return results
 
 
-def check_ablations(results: dict) -> dict:
+def check_ablations(results: dict, complete: bool = True) -> dict:
     """Raise ``ValueError`` unless ``results`` has this module's file format (keys, types, one value per epoch
-    in every curve, every (variant, seed) run once); return it unchanged."""
+    in every curve, every (variant, seed) run at most once, and with ``complete`` exactly once); return it."""
     def fail(why: str) -> None:
         raise ValueError(f"not an ablation results file (format {FORMAT}): {why}")
 
@@ -141,49 +219,58 @@ def check_ablations(results: dict) -> dict:
     if list(results["variants"]) != list(settings.variants):
         fail(f"variants {list(results['variants'])} but settings name {list(settings.variants)}")
     for name, variant in results["variants"].items():
-        if set(variant) != {"options", "macs", "params"} or variant["options"] != VARIANTS.get(name) or not all(
-                isinstance(variant[k], int) for k in ("macs", "params")):
+        model, options = variant_model(settings, name)
+        if set(variant) != {"model", "options", "macs", "params"} or variant["options"] != options or \
+                variant["model"] != model or not all(isinstance(variant[k], int) for k in ("macs", "params")):
             fail(f"variant {name!r}: {variant}")
     expected = sorted((v, s) for s in settings.seeds for v in settings.variants)
     found = sorted((run.get("variant"), run.get("seed")) for run in results["runs"])
-    if found != expected:
-        fail(f"runs {found}, expected one per variant and seed {expected}")
+    if len(set(found)) != len(found) or not set(found) <= set(expected) or (complete and found != expected):
+        fail(f"runs {found}, expected {'one' if complete else 'at most one'} per variant and seed {expected}")
     for run in results["runs"]:
-        if set(run) != {"variant", "seed", *CURVES}:
+        if set(run) != {"variant", "seed", "device", "seconds", "epochs", "tokens", *settings.curves}:
             fail(f"run keys {sorted(run)}")
-        for key in CURVES:
+        for key in settings.curves:
             values = run[key]
             if len(values) != settings.epochs or not all(isinstance(x, float) and math.isfinite(x) for x in values):
                 fail(f"{run['variant']} seed {run['seed']}: {key} should hold {settings.epochs} finite floats")
+        tokens = run["tokens"]
+        if tokens is not None and not (isinstance(tokens, list) and all(
+                isinstance(t, dict) and set(t) == set(TOKEN_KEYS) for t in tokens)):
+            fail(f"{run['variant']} seed {run['seed']}: tokens should be null or a list of {TOKEN_KEYS} per block")
     return results
 
 
-def save_ablations(results: dict, path: str | Path) -> Path:
-    """Write checked results as indented JSON (one run per line, so that a diff shows what changed)."""
-    check_ablations(results)
+def save_ablations(results: dict, path: str | Path, complete: bool = True) -> Path:
+    """Write checked results as indented JSON (one run per line, so that a diff shows what changed), through a
+    temporary file, so that an interrupted write leaves the previous file whole."""
+    from .checkpoint import atomic_write
+
+    check_ablations(results, complete=complete)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     head = {k: v for k, v in results.items() if k != "runs"}
     text = json.dumps(head, indent=1)[:-2] + ',\n "runs": [\n' + ",\n".join(
         "  " + json.dumps(run) for run in results["runs"]) + "\n ]\n}\n"
-    path.write_text(text)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return path
 
 
-def load_ablations(path: str | Path) -> dict:
+def load_ablations(path: str | Path, complete: bool = True) -> dict:
     """Read and check a file written by :func:`save_ablations`."""
-    return check_ablations(json.loads(Path(path).read_text()))
+    return check_ablations(json.loads(Path(path).read_text()), complete=complete)
 
 
 @dataclass(frozen=True)
 class AblationSummary:
-    """One variant's final validation accuracy per seed (in the settings' seed order), and its per-seed
-    difference to the base run of the same seed, in accuracy points (0–100)."""
+    """One variant's final validation accuracy (or mIoU) per seed (in the settings' seed order), and its per-seed
+    difference to the base run of the same seed, in points (0–100); ``late_gain``: per seed, how many points the
+    last fifth of the epochs added (near 0: the run had reached its plateau)."""
 
     variant: str
     seeds: tuple[int, ...]
     accuracy: tuple[float, ...]
     delta: tuple[float, ...]
+    late_gain: tuple[float, ...] = ()
 
     @property
     def mean_accuracy(self) -> float:
@@ -192,6 +279,15 @@ class AblationSummary:
     @property
     def mean_delta(self) -> float:
         return statistics.fmean(self.delta)
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation of the accuracy over the seeds (0 for one seed)."""
+        return statistics.stdev(self.accuracy) if len(self.accuracy) > 1 else 0.0
+
+    @property
+    def delta_std(self) -> float:
+        return statistics.stdev(self.delta) if len(self.delta) > 1 else 0.0
 
     @property
     def spread(self) -> float:
@@ -203,15 +299,21 @@ class AblationSummary:
         return min(self.delta), max(self.delta)
 
 
-def summarize_ablations(results: dict) -> dict[str, AblationSummary]:
-    """Per variant (in the file's order): final validation accuracy per seed and its paired difference to the
-    base, in points. Needs the variant "base"."""
+def summarize_ablations(results: dict, metric: str | None = None) -> dict[str, AblationSummary]:
+    """Per variant (in the file's order): the final ``metric`` (default: validation accuracy, or mIoU for
+    segmentation) per seed and its paired difference to the base, in points. Needs the variant "base"."""
     settings = AblationSettings.from_dict(results["settings"])
+    metric = metric or ("val_miou" if settings.task == "segment" else "val_acc")
     if "base" not in settings.variants:
         raise ValueError("the differences are taken to the variant 'base', which these results lack")
-    final = {(run["variant"], run["seed"]): 100 * run["val_acc"][-1] for run in results["runs"]}
+    curves = {(run["variant"], run["seed"]): run[metric] for run in results["runs"]}
+    final = {key: 100 * curve[-1] for key, curve in curves.items()}
+    tail = max(1, settings.epochs // 5)
+    late = {key: 100 * (curve[-1] - curve[-1 - tail]) if len(curve) > tail else math.nan
+            for key, curve in curves.items()}
     return {v: AblationSummary(v, settings.seeds, tuple(final[v, s] for s in settings.seeds),
-                               tuple(final[v, s] - final["base", s] for s in settings.seeds))
+                               tuple(final[v, s] - final["base", s] for s in settings.seeds),
+                               tuple(late[v, s] for s in settings.seeds))
             for v in settings.variants}
 
 
@@ -221,6 +323,6 @@ def binomial_stderr(accuracy: float, count: int) -> float:
     return 100 * math.sqrt(p * (1 - p) / count)
 
 
-__all__ = ["FORMAT", "VARIANTS", "AblationSettings", "AblationSummary", "binomial_stderr",
-                          "check_ablations", "load_ablations", "run_ablations", "save_ablations",
-                          "summarize_ablations", "variant_cost"]
+__all__ = ["BASELINE", "FORMAT", "VARIANTS", "AblationSettings", "AblationSummary", "binomial_stderr",
+           "check_ablations", "load_ablations", "run_ablations", "run_one", "save_ablations", "summarize_ablations",
+           "variant_cost", "variant_model"]
