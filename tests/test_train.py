@@ -91,8 +91,21 @@ def test_stop_after_ends_a_session_that_resumes_to_the_same_metrics(tmp_path):
     assert len(first) == 2
     resumed = train(dataclasses.replace(config, out=str(tmp_path / "b"), resume=True))
     assert timing_free(resumed) == timing_free(uninterrupted)
-    with pytest.raises(ValueError, match="expected stop_after >= 1"):
+    with pytest.raises(ValueError, match=r"expected --stop-after \(stop_after\) to be a positive integer, got 0"):
         train(dataclasses.replace(config, out=str(tmp_path / "c"), stop_after=0))
+
+
+def test_resume_with_data_loader_workers_is_exact(tmp_path):
+    """Flips are random and drawn in the workers: their seeds depend only on (seed, epoch), not on where a run
+    was resumed (with persistent workers seeded once per run, a resumed run differed from epoch 2 on)."""
+    config = TrainConfig(recipe="quick", model="resnet_mini", epochs=3, train_size=64, val_size=32, batch_size=16,
+                         image_size=32, workers=2, progress=False, seed=3)
+    uninterrupted = train(dataclasses.replace(config, out=str(tmp_path / "a")))
+    assert len(train(dataclasses.replace(config, out=str(tmp_path / "b"), stop_after=1))) == 1
+    resumed = train(dataclasses.replace(config, out=str(tmp_path / "b"), resume=True))
+    assert timing_free(resumed) == timing_free(uninterrupted)
+    in_process = train(dataclasses.replace(config, workers=0, out=str(tmp_path / "c")))
+    assert timing_free(in_process)[1:] != timing_free(uninterrupted)[1:]  # the workers' flips are their own
 
 
 def test_val_size_limits_the_validation_set_and_eval_follows_the_run(tmp_path):
@@ -105,7 +118,7 @@ def test_val_size_limits_the_validation_set_and_eval_follows_the_run(tmp_path):
 
 def test_resuming_with_another_model_is_refused(tmp_path):
     train(dataclasses.replace(TINY, epochs=1, out=str(tmp_path)))
-    with pytest.raises(ValueError, match="checkpoint of vt_resnet_mini .* this run is resnet_mini"):
+    with pytest.raises(ValueError, match=r"other model settings: --model 'vt_resnet_mini' \(now 'resnet_mini'\)"):
         train(dataclasses.replace(TINY, model="resnet_mini", out=str(tmp_path), resume=True))
 
 

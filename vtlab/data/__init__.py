@@ -8,6 +8,7 @@ the path of an ImageNet-style folder tree (ROOT/train/<class>/<image>, ROOT/val/
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
+from .._checks import check_positive
 from .cifar import CIFARDataset
 from .digits import DigitsDataset
 from .folders import IMAGENET_MEAN, IMAGENET_STD, ImageFolderDataset
@@ -69,7 +71,8 @@ def classification_transform(spec: DataSpec, train: bool, image_size: int | None
     """uint8 image (or PIL for folders) → normalised float tensor, with the recipe's augmentation if ``train``."""
     if augment not in AUGMENTS:
         raise ValueError(f"unknown augment {augment!r}; expected one of {AUGMENTS}")
-    size = image_size or spec.image_size
+    size = image_size if image_size is not None else spec.image_size
+    check_positive(image_size=size)
     steps: list = [v2.ToImage()]
     if spec.kind == "folder":
         steps += [v2.RandomResizedCrop(size, antialias=True)] if train else \
@@ -101,8 +104,23 @@ def create_dataset(data: str, split: str = "train", image_size: int | None = Non
     return ImageFolderDataset(spec.root, split, transform=transform)
 
 
+def check_same_classes(train: Sequence[str], val: Sequence[str], data: str = "the data") -> None:
+    """Raise ValueError unless the validation classes are the training classes, in the same order: labels are
+    indices into the class list, so a validation folder with a class more or less would be scored against the
+    wrong names (or fail only after a whole training epoch)."""
+    train, val = list(train), list(val)
+    if train == val:
+        return
+    extra, missing = [c for c in val if c not in train], [c for c in train if c not in val]
+    detail = "; ".join(part for part in (f"validation has classes that training lacks: {extra}" if extra else "",
+                                         f"validation lacks the training classes {missing}" if missing else "")
+                       if part)
+    raise ValueError(f"expected the same classes in the training and validation splits of {data}, got "
+                     f"{len(train)} and {len(val)}: {detail or 'the same names in another order'}")
+
+
 __all__ = ["AUGMENTS", "COCO_STUFF_CLASSES", "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD", "LIP_CLASSES", "SHAPES",
            "CIFARDataset", "COCOStuffDataset", "DataSpec", "DigitsDataset", "ImageFolderDataset", "LIPDataset",
            "PairedHorizontalFlip", "SegmentationFolderDataset", "SegmentationTransform", "ShapesDataset",
-           "ShapesSegmentationDataset", "classification_transform", "create_dataset", "create_segmentation_dataset",
-           "parse_data", "segmentation_transform"]
+           "ShapesSegmentationDataset", "check_same_classes", "classification_transform", "create_dataset",
+           "create_segmentation_dataset", "parse_data", "segmentation_transform"]

@@ -12,15 +12,25 @@ A run folder OUT receives ``run.json`` (what was run), ``metrics.csv`` (one row 
 after every epoch and ``model.safetensors`` / ``ema.safetensors``. A VT-ResNet trained on ``shapes`` also gets
 ``tokens.csv``: per epoch and block, how different its token maps are and how much they look at the shapes
 (:func:`vtlab.probe.token_report` on 200 held-out scenes), so that a collapse of the tokens shows as it happens.
-An interrupted run continues with ``resume=True``: data order depends only on (seed, epoch) and the RNG state
-is restored, so on the CPU a resumed run ends with the same metrics as an uninterrupted one.
+An interrupted run continues with ``resume=True``: data order and the data-loader workers' seeds depend only on
+(seed, epoch) and the RNG state is restored, so on the CPU a resumed run ends with the same metrics as an
+uninterrupted one, with or without workers.
+
+Nothing runs silently wrong: every numeric option is checked before anything is built; the run folder must be
+writable and is locked for the whole run (:class:`~vtlab.train.checkpoint.RunLock`), and temporary files that a
+killed write left are removed; a resume with settings other than run.json's is refused unless
+``allow_changes`` (then run.json records the change); train and validation classes must agree; a non-finite
+loss stops the run (:class:`NonFiniteLossError`) with the last good checkpoint kept; checkpoints and weights
+are checked against their SHA-256 when loaded.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import math
 import sys
 import time
 from contextlib import nullcontext
@@ -35,10 +45,22 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
-from ..data import IGNORE_INDEX, create_dataset, create_segmentation_dataset, parse_data
+from ..data import IGNORE_INDEX, check_same_classes, create_dataset, create_segmentation_dataset, parse_data
 from ..models import create_model, model_task
+from ..models.registry import check_model_options
 from ..probe import shapes_probe_batch, token_report
-from .checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_weights, unwrap
+from .checkpoint import (
+    CheckpointError,
+    RunLock,
+    atomic_write,
+    check_writable,
+    load_checkpoint,
+    read_run_json,
+    remove_leftovers,
+    save_checkpoint,
+    save_weights,
+    unwrap,
+)
 from .distributed import Distributed, all_reduce_sum, init_distributed
 from .metrics import segmentation_metrics
 from .recipes import Recipe, get_recipe, lr_factor
@@ -75,6 +97,84 @@ class TrainConfig:
     progress: bool = True
     stop_after: int | None = None  # end this session after N epochs, resumable (e.g. to fit a job's time limit)
     model_options: dict = field(default_factory=dict)  # e.g. {"dynamic": False} for an ablation
+    # resume=True continues the run in ``out``, or starts it if ``out`` holds no checkpoint yet (what `vtlab
+    # reproduce` does); with require_checkpoint (`vtlab train --resume`) a missing checkpoint is an error.
+    require_checkpoint: bool = False
+    allow_changes: bool = False  # resume even with settings other than run.json's, recording the change there
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss (or a validation loss) became NaN or infinite; the run stopped, its last good
+    checkpoint kept."""
+
+
+# TrainConfig's numeric options: (flag, smallest allowed value); None means "the recipe's / the data's default".
+NUMERIC_OPTIONS = {"epochs": ("--epochs", 1), "batch_size": ("--batch-size", 1), "image_size": ("--image-size", 1),
+                   "train_size": ("--train-size", 1), "val_size": ("--val-size", 1), "stop_after": ("--stop-after", 1),
+                   "workers": ("--workers", 0), "seed": ("--seed", 0)}
+
+
+def check_config(config: TrainConfig) -> None:
+    """Raise ValueError naming the flag (and TrainConfig field) of the first option out of range: counts are
+    integers >= 1 (workers and seed >= 0), the lr a finite number > 0. None keeps the default; 0 is never read
+    as "default"."""
+    for name, (flag, least) in NUMERIC_OPTIONS.items():
+        value = getattr(config, name)
+        if value is None and name not in ("workers", "seed"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < least or value >= 2**63:
+            kind = "a positive integer" if least == 1 else "an integer >= 0"
+            raise ValueError(f"expected {flag} ({name}) to be {kind}, got {value!r}")
+    if config.lr is not None and (isinstance(config.lr, bool) or not isinstance(config.lr, (int, float))
+                                  or not math.isfinite(config.lr) or config.lr <= 0):
+        raise ValueError(f"expected --lr (lr) to be a finite number > 0, got {config.lr!r}")
+    if not isinstance(config.model_options, dict):
+        raise ValueError(f"expected model_options as a dict, got {type(config.model_options).__name__}")
+
+
+# What a resume compares with run.json: name → flag. Model and ablations fix the weights' shapes: never changed.
+RESUME_SETTINGS = {"model": "--model", "model_options": "--ablate", "data": "--data", "recipe": "--recipe",
+                   "seed": "--seed", "batch_size": "--batch-size", "epochs": "--epochs", "peak_lr": "--lr",
+                   "image_size": "--image-size", "train_size": "--train-size", "val_size": "--val-size"}
+ARCHITECTURE = ("model", "model_options")
+RUN_KEYS = ("model", "model_options", "data", "recipe", "seed", "batch_size", "epochs", "peak_lr",
+            "config.image_size", "config.train_size")
+
+
+def recorded_settings(run: dict) -> dict:
+    """The settings of RESUME_SETTINGS as a run.json records them."""
+    config = run["config"]
+    return {**{name: run[name] for name in RESUME_SETTINGS if name in run},
+            **{name: config.get(name) for name in ("image_size", "train_size", "val_size")}}
+
+
+def resume_changes(out: Path, settings: dict, allow: bool) -> dict:
+    """The settings that differ from ``out``'s run.json, as {name: (recorded, now)}; raises ValueError listing
+    them unless ``allow`` (the model and its ablations can never change: the weights would not fit)."""
+    recorded = recorded_settings(read_run_json(out, RUN_KEYS))
+    changes = {name: (recorded[name], value) for name, value in settings.items() if recorded[name] != value}
+    listed = ", ".join(f"{RESUME_SETTINGS[name]} {old!r} (now {new!r})" for name, (old, new) in changes.items())
+    if any(name in ARCHITECTURE for name in changes):
+        raise ValueError(f"{out} holds a run with other model settings: {listed}; the checkpoint's weights fit that "
+                         f"model only: resume with the run's settings, or choose another --out")
+    if changes and not allow:
+        raise ValueError(f"{out} was run with other settings: {listed}; resume with the run's settings, or pass "
+                         f"--allow-changes (allow_changes=True) to continue with these (run.json records the change)")
+    return changes
+
+
+def _epoch_seed(*values: int) -> int:
+    """A 63-bit seed that depends only on ``values`` (e.g. seed, epoch, rank)."""
+    digest = hashlib.sha256("/".join(map(str, values)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _check_finite(what: str, value: float, epoch: int, out: Path) -> None:
+    if not math.isfinite(value):
+        kept = (f"the last good checkpoint (epoch {epoch}) in {out} is kept" if epoch
+                else f"no epoch finished, so nothing was saved in {out}")
+        raise NonFiniteLossError(f"the {what} became {value} in epoch {epoch + 1}: the run stopped and nothing of "
+                                 f"that epoch was saved; {kept}. Try a lower --lr")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -185,7 +285,13 @@ def _token_probe(model: nn.Module, data: str, task: str, image_size: int | None,
 
 
 def train(config: TrainConfig) -> list[dict]:
-    """Run (or resume) a training run; returns the metrics rows, one per epoch."""
+    """Run (or resume) a training run; returns the metrics rows, one per epoch.
+
+    Everything that can be checked before data and model are built is: the options, the recipe and model, the
+    run folder (writable, locked for the whole run, leftovers of killed writes removed), and on resume the
+    checkpoint (present, intact) and the settings against run.json.
+    """
+    check_config(config)
     recipe = get_recipe(config.recipe)
     model_name, data = config.model or recipe.model, config.data or recipe.data
     if data is None:
@@ -195,10 +301,10 @@ def train(config: TrainConfig) -> list[dict]:
         suggestion = "quick-segment, coco-stuff or lip" if task == "segment" else "quick, imagenet or imagenet-ablation"
         raise ValueError(f"model {model_name!r} is a {task} model but recipe {recipe.name!r} trains {recipe.task} "
                          f"models; use a {task} recipe ({suggestion})")
+    check_model_options(model_name, config.model_options)
     epochs = config.epochs if config.epochs is not None else recipe.epochs
-    if config.stop_after is not None and config.stop_after < 1:
-        raise ValueError(f"expected stop_after >= 1 epochs, got {config.stop_after}")
-    batch_size = config.batch_size or recipe.batch_size
+    batch_size = config.batch_size if config.batch_size is not None else recipe.batch_size
+    peak_lr = config.lr if config.lr is not None else recipe.scaled_lr(batch_size)[1]
     device = resolve_device(config.device)
     ctx = init_distributed(device.type)
     if device.type == "cuda":
@@ -208,24 +314,51 @@ def train(config: TrainConfig) -> list[dict]:
         raise ValueError(f"the batch size {batch_size} must divide evenly over {ctx.world_size} processes")
     out = Path(config.out)
     checkpoint_path = out / "checkpoint.pt"
-    if checkpoint_path.exists() and not config.resume:
-        raise ValueError(f"{out} already holds a run ({checkpoint_path}); pass --resume to continue it, "
-                         f"or choose another --out")
+    if ctx.is_main:
+        check_writable(out)
+    with RunLock(out) if ctx.is_main else nullcontext():  # one writer per run folder, for the whole run
+        if ctx.is_main:
+            remove_leftovers(out)
+        if checkpoint_path.exists() and not config.resume:
+            raise ValueError(f"{out} already holds a run ({checkpoint_path}); pass --resume to continue it, "
+                             f"or choose another --out")
+        state, changes = None, {}
+        if config.resume and checkpoint_path.exists():
+            settings = {"model": model_name, "model_options": json.dumps(config.model_options, sort_keys=True),
+                        "data": data, "recipe": recipe.name, "seed": config.seed, "batch_size": batch_size,
+                        "epochs": epochs, "peak_lr": peak_lr, "image_size": config.image_size,
+                        "train_size": config.train_size, "val_size": config.val_size}
+            changes = resume_changes(out, settings, config.allow_changes)
+            state = load_checkpoint(checkpoint_path)
+        elif config.resume and config.require_checkpoint:
+            raise FileNotFoundError(f"--resume: no checkpoint.pt in {out}, so there is no run to continue (a "
+                                    f"mistyped --out, or no epoch finished there); drop --resume to start one")
+        return _run(config, recipe, model_name, data, task, epochs, batch_size, peak_lr, device, ctx, state, changes)
 
+
+def _run(config: TrainConfig, recipe: Recipe, model_name: str, data: str, task: str, epochs: int, batch_size: int,
+         peak_lr: float, device: torch.device, ctx: Distributed, state: dict | None, changes: dict) -> list[dict]:
+    """The body of :func:`train`, once its checks passed and the run folder is locked: data, model, epochs."""
+    out = Path(config.out)
+    checkpoint_path = out / "checkpoint.pt"
     # data: the dataset's content does not depend on the training seed; its order depends on (seed, epoch)
     train_set = create_data(task, data, "train", config.image_size, recipe.augment, download=config.download,
                             length=config.train_size)
     val_set = create_data(task, data, "val", config.image_size, download=config.download, length=config.val_size)
+    check_same_classes(train_set.classes, val_set.classes, data)
     segment = task == "segment"
     per_process = batch_size // ctx.world_size
     sampler = DistributedSampler(train_set, ctx.world_size, ctx.rank, shuffle=True, seed=config.seed,
                                  drop_last=True)
-    loader_options = {"num_workers": config.workers, "pin_memory": device.type == "cuda",
-                      "persistent_workers": config.workers > 0}
+    # Workers are started anew each epoch from a generator seeded by (seed, epoch, rank), so that their random
+    # augmentations do not depend on where a run was resumed. Without workers the main process draws them
+    # from torch's global generator, whose state the checkpoint restores.
+    loader_options = {"num_workers": config.workers, "pin_memory": device.type == "cuda"}
+    worker_seeds = torch.Generator() if config.workers > 0 else None
     train_loader = DataLoader(train_set, per_process, sampler=sampler, drop_last=len(train_set) >= batch_size,
-                              **loader_options)
+                              generator=worker_seeds, **loader_options)
     val_loader = DataLoader(Subset(val_set, range(ctx.rank, len(val_set), ctx.world_size)), per_process,
-                            **loader_options)
+                            generator=torch.Generator() if config.workers > 0 else None, **loader_options)
     if len(train_loader) == 0:
         raise ValueError(f"the training set ({len(train_set)} images) is smaller than one batch per process")
 
@@ -244,8 +377,6 @@ def train(config: TrainConfig) -> list[dict]:
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
            if recipe.ema_decay else None)
-    _, peak_lr = recipe.scaled_lr(batch_size)
-    peak_lr = config.lr or peak_lr
     optimizer = build_optimizer(model, recipe, peak_lr)
     steps_per_epoch = len(train_loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -257,27 +388,37 @@ def train(config: TrainConfig) -> list[dict]:
             "seed": config.seed, "model_options": json.dumps(config.model_options, sort_keys=True)}
     start_epoch, rows, token_rows = 0, [], []
     probe = _token_probe(model, data, task, config.image_size, device) if ctx.is_main else None
-    if config.resume and checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path)
-        if state["meta"]["model"] != model_name or state["meta"]["num_classes"] != train_set.num_classes:
-            raise ValueError(f"{checkpoint_path} is a checkpoint of {state['meta']['model']} with "
-                             f"{state['meta']['num_classes']} classes; this run is {model_name} with "
-                             f"{train_set.num_classes}")
-        unwrap(model).load_state_dict(state["model"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"]["cpu"])
-        if device.type == "cuda" and state["rng"]["cuda"] is not None:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
-        start_epoch, rows, token_rows = state["epoch"], state["metrics"], state.get("tokens", [])
+    run = {"config": asdict(config), "recipe": asdict(recipe), "batch_size": batch_size, "epochs": epochs,
+           "peak_lr": peak_lr, "world_size": ctx.world_size, "device": str(device), **meta}
+    if getattr(train_set, "classes", None) is not None:
+        run["classes"] = list(train_set.classes)
+    if state is not None:
+        try:
+            if state["meta"]["model"] != model_name or state["meta"]["num_classes"] != train_set.num_classes:
+                raise ValueError(f"{checkpoint_path} is a checkpoint of {state['meta']['model']} with "
+                                 f"{state['meta']['num_classes']} classes; this run is {model_name} with "
+                                 f"{train_set.num_classes}")
+            unwrap(model).load_state_dict(state["model"])
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if scaler is not None and state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["rng"]["cpu"])
+            if device.type == "cuda" and state["rng"]["cuda"] is not None:
+                torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+            start_epoch, rows, token_rows = state["epoch"], state["metrics"], state.get("tokens", [])
+        except (KeyError, TypeError, RuntimeError) as error:
+            raise CheckpointError(f"{checkpoint_path} does not fit this run (incomplete, or written for other "
+                                  f"settings): {type(error).__name__}: {str(error).splitlines()[0]}") from error
+        if changes and ctx.is_main:  # --allow-changes: run.json takes the new settings and says what changed
+            recorded = read_run_json(out)
+            run["resumed_with_changes"] = recorded.get("resumed_with_changes", []) + [
+                {"epoch": start_epoch, **{RESUME_SETTINGS[name]: {"was": old, "now": new}
+                                          for name, (old, new) in changes.items()}}]
+            atomic_write(out / "run.json", lambda tmp: Path(tmp).write_text(json.dumps(run, indent=2)))
     elif ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        run = {"config": asdict(config), "recipe": asdict(recipe), "batch_size": batch_size, "epochs": epochs,
-               "peak_lr": peak_lr, "world_size": ctx.world_size, "device": str(device), **meta}
         atomic_write(out / "run.json", lambda tmp: Path(tmp).write_text(json.dumps(run, indent=2)))
     if config.compile:
         model = torch.compile(model)
@@ -289,6 +430,8 @@ def train(config: TrainConfig) -> list[dict]:
     last_epoch = epochs if config.stop_after is None else min(epochs, start_epoch + config.stop_after)
     for epoch in range(start_epoch, last_epoch):
         sampler.set_epoch(epoch)
+        if worker_seeds is not None:
+            worker_seeds.manual_seed(_epoch_seed(config.seed, epoch, ctx.rank))
         trained.train()
         started, loss_sum, correct, labelled, seen = time.perf_counter(), 0.0, 0, 0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not (ctx.is_main and config.progress),
@@ -300,6 +443,8 @@ def train(config: TrainConfig) -> list[dict]:
             with autocast:
                 logits = trained(images)
                 loss = criterion(logits.float(), labels)
+            loss_value = loss.item()
+            _check_finite("training loss", loss_value, epoch, out)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -312,7 +457,7 @@ def train(config: TrainConfig) -> list[dict]:
             if ema is not None:
                 ema.update_parameters(unwrap(model))
             right, n = _correct(logits, labels, ignore)
-            loss_sum, correct, labelled, seen = loss_sum + loss.item() * n, correct + right, labelled + n, \
+            loss_sum, correct, labelled, seen = loss_sum + loss_value * n, correct + right, labelled + n, \
                 seen + len(labels)
             bar.set_postfix(loss=f"{loss_sum / max(labelled, 1):.3f}", acc=f"{correct / max(labelled, 1):.3f}")
         seconds = time.perf_counter() - started
@@ -320,6 +465,9 @@ def train(config: TrainConfig) -> list[dict]:
         classes = train_set.num_classes if segment else None
         val = evaluate(trained, val_loader, device, ctx, channels_last, classes)
         ema_val = evaluate(ema, val_loader, device, ctx, channels_last, classes) if ema is not None else {}
+        for what, result in (("validation loss", val), ("EMA validation loss", ema_val)):
+            if result:
+                _check_finite(what, result["loss"], epoch, out)
         row = {"epoch": epoch + 1, "train_loss": round(loss_sum / labelled, 6),
                "train_acc": round(correct / labelled, 6), "val_loss": round(val["loss"], 6),
                "val_acc": round(val["acc"], 6),
