@@ -1,14 +1,43 @@
 """The ``vtlab`` command: ``reproduce`` (the main job), ``cost``, ``models``, ``train``, ``eval``.
 
-Under ``torchrun --nproc_per_node N -m vtlab train ...`` training runs distributed (see vtlab.train)."""
+Under ``torchrun --nproc_per_node N -m vtlab train ...`` training runs distributed (see vtlab.train).
+
+A bad argument, input or file ends the command with one line on stderr, ``vtlab: error: <what was expected and
+what came>``, and exit status 2; ``--debug`` shows the traceback instead."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (``vtlab: error: ...``) like every other error of the command."""
+
+    def error(self, message: str):
+        self.exit(2, f"vtlab: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _number(kind: type, least: float, what: str):
+    """An argparse type: ``kind`` (int or float) >= ``least`` (> 0 for floats), finite."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value < least or (kind is float and value <= 0):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
+POSITIVE = _number(int, 1, "a positive integer")
+NON_NEGATIVE = _number(int, 0, "an integer >= 0")
+POSITIVE_FLOAT = _number(float, 0, "a finite number > 0")
 
 
 def _cost(args: argparse.Namespace) -> int:
@@ -56,6 +85,9 @@ def _train(args: argparse.Namespace) -> int:
     model = args.model or recipe.model
     if args.task and model_task(model) != args.task:
         raise ValueError(f"--task {args.task} but model {model!r} is a {model_task(model)} model")
+    if args.ablate and not model.startswith("vt_"):
+        raise ValueError(f"--ablate {' '.join(args.ablate)} applies to VT models (vt_*), whose blocks have a "
+                         f"transformer, position encoding and tokenizer; got --model {model}")
     options = {k: v for name in args.ablate for k, v in ABLATIONS[name].items()}
     out = args.out or f"runs/{model}-{recipe.name}-seed{args.seed}"
     config = TrainConfig(recipe=recipe.name, model=model, data=args.data, epochs=args.epochs,
@@ -63,7 +95,7 @@ def _train(args: argparse.Namespace) -> int:
                          device=args.device, workers=args.workers, compile=args.compile, image_size=args.image_size,
                          train_size=args.train_size, download=args.download, progress=not args.quiet,
                          stop_after=args.stop_after, val_size=args.val_size,
-                         model_options=options)
+                         model_options=options, require_checkpoint=args.resume, allow_changes=args.allow_changes)
     try:
         rows = train(config)
     except KeyboardInterrupt:
@@ -99,9 +131,9 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vtlab",
-                                     description="Visual Transformers (Wu et al. 2020), by the equations.")
+    parser = Parser(prog="vtlab", description="Visual Transformers (Wu et al. 2020), by the equations.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__import__('vtlab').__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error, not one line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     cost = commands.add_parser("cost", help="the paper's MAC/parameter tables beside vtlab's counts",
@@ -119,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="List the names create_model() accepts.")
     models.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'vt_*' (default: all)")
     models.add_argument("--cost", action="store_true", help="also count each model's MACs and parameters")
-    models.add_argument("--input-size", type=int, default=None,
+    models.add_argument("--input-size", type=POSITIVE, default=None,
                         help="image size for --cost (default: each model's own, 224 for the ImageNet models)")
     models.set_defaults(handler=_models)
 
@@ -136,21 +168,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="classification: shapes, digits, cifar10:ROOT, cifar100:ROOT or an "
                                       "ImageNet-style folder; segmentation: shapes, coco-stuff:ROOT or lip:ROOT "
                                       "(default: the recipe's)")
-    train.add_argument("--epochs", type=int, help="default: the recipe's")
-    train.add_argument("--batch-size", type=int, help="global batch size (default: the recipe's); the lr scales "
-                                                      "linearly with it")
-    train.add_argument("--lr", type=float, help="peak learning rate, overriding the recipe's scaled one")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", help="run folder (default: runs/MODEL-RECIPE-seedSEED)")
-    train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    train.add_argument("--stop-after", type=int, metavar="N",
+    train.add_argument("--epochs", type=POSITIVE, help="default: the recipe's")
+    train.add_argument("--batch-size", type=POSITIVE, help="global batch size (default: the recipe's); the lr "
+                                                           "scales linearly with it")
+    train.add_argument("--lr", type=POSITIVE_FLOAT, help="peak learning rate, overriding the recipe's scaled one")
+    train.add_argument("--seed", type=NON_NEGATIVE, default=0)
+    train.add_argument("--out", help="run folder (default: runs/MODEL-RECIPE-seedSEED); one run writes it at a "
+                                     "time (it is locked)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run saved in --out (an error if it holds no checkpoint), with the "
+                            "settings recorded in its run.json")
+    train.add_argument("--allow-changes", action="store_true",
+                       help="with --resume: accept settings that differ from run.json's (recorded there); the "
+                            "model and --ablate can never change")
+    train.add_argument("--stop-after", type=POSITIVE, metavar="N",
                        help="end after N epochs of this session, resumable with --resume (e.g. a job's time limit)")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    train.add_argument("--workers", type=int, default=0, help="data-loading processes (default: 0)")
+    train.add_argument("--workers", type=NON_NEGATIVE, default=0, help="data-loading processes (default: 0)")
     train.add_argument("--compile", action="store_true", help="torch.compile the model")
-    train.add_argument("--image-size", type=int, help="resize images to this size (default: the data's)")
-    train.add_argument("--train-size", type=int, help="scenes in the generated shapes training set")
-    train.add_argument("--val-size", type=int, help="scenes in the generated shapes validation set (default: 500)")
+    train.add_argument("--image-size", type=POSITIVE, help="resize images to this size (default: the data's)")
+    train.add_argument("--train-size", type=POSITIVE, help="scenes in the generated shapes training set")
+    train.add_argument("--val-size", type=POSITIVE,
+                       help="scenes in the generated shapes validation set (default: 500)")
     train.add_argument("--download", action="store_true", help="let CIFAR download its archive (needs a network)")
     train.add_argument("--ablate", nargs="+", default=[], choices=list(ABLATIONS),
                        help="Table 3 ablations of a VT model: TF (no transformer), PE (no position encoding), "
@@ -165,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ema", action="store_true", help="use the EMA weights (recipes with EMA)")
     evaluate.add_argument("--data", help="evaluate on other data of the same classes (default: the run's)")
     evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    evaluate.add_argument("--batch-size", type=int, default=128)
+    evaluate.add_argument("--batch-size", type=POSITIVE, default=128)
     evaluate.set_defaults(handler=_eval)
 
     repro = commands.add_parser(
@@ -175,24 +214,34 @@ def build_parser() -> argparse.ArgumentParser:
                     "shapes data, and write report.md and figure.html to --out. About 8 minutes on 2 CPU cores; "
                     "nothing is downloaded.")
     repro.add_argument("--out", default="reproduce", help="output folder (default: reproduce)")
-    repro.add_argument("--epochs", type=int, help="epochs per model (default: the quick recipe's)")
-    repro.add_argument("--seed", type=int, default=0)
-    repro.add_argument("--train-size", type=int, help="generated training scenes (default: 2000)")
-    repro.add_argument("--segmentation-epochs", type=int,
+    repro.add_argument("--epochs", type=POSITIVE, help="epochs per model (default: the quick recipe's)")
+    repro.add_argument("--seed", type=NON_NEGATIVE, default=0)
+    repro.add_argument("--train-size", type=POSITIVE, help="generated training scenes (default: 2000)")
+    repro.add_argument("--segmentation-epochs", type=POSITIVE,
                        help="epochs per segmentation model (default: the quick-segment recipe's)")
-    repro.add_argument("--segmentation-train-size", type=int,
+    repro.add_argument("--segmentation-train-size", type=POSITIVE,
                        help="generated training scenes for segmentation (default: 1000)")
     repro.add_argument("--quiet", action="store_true", help="no progress output")
     repro.set_defaults(handler=_reproduce)
+    for command in commands.choices.values():  # `vtlab train ... --debug` as well as `vtlab --debug train ...`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the traceback of an error, not one line")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; an error that a user can fix (a bad argument, input, file or run folder; a training that
+    diverged) is one line on stderr and exit status 2, or its traceback with ``--debug``."""
+    from .train.engine import NonFiniteLossError
+
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"vtlab {args.command}: error: {error}", file=sys.stderr)
+    except (ValueError, OSError, NonFiniteLossError) as error:
+        if args.debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"vtlab: error: {message}", file=sys.stderr)
         return 2
 
 
