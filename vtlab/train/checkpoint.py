@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -278,9 +279,9 @@ def save_checkpoint(path: Path, state: dict) -> None:
 def load_checkpoint(path: Path) -> dict:
     """Read a checkpoint (tensors and plain values only: ``weights_only=True``) and check its SHA-256."""
     path = Path(path)
-    _read_bytes(path, "checkpoint")  # missing, unreadable or empty: say which
+    data = _read_bytes(path, "checkpoint")  # missing, unreadable or empty: say which
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, KeyError,
             AttributeError, TypeError, IndexError, UnicodeDecodeError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
