@@ -95,7 +95,7 @@ def conv3x3_stride2(maps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 def test_eq2_downsample_against_an_independent_transcription():
     # resize only (no strided conv): the 1x1 head-merging conv set to identity leaves the nearest resize itself
-    pe = PositionEncoder(heads=1, size=6, num_downsample=0).double()
+    pe = PositionEncoder(heads=1, size=6, num_downsample=0, resize="nearest").double()
     with torch.no_grad():
         pe.downsample_convs[0].weight.fill_(1.0)
     A = torch.rand(1, 1, 12 * 12, 3, dtype=torch.float64)
@@ -107,7 +107,7 @@ def test_eq2_downsample_against_an_independent_transcription():
     # a strided 3x3 conv and the head-merging 1x1 conv, for a batch of two
     torch.manual_seed(0)
     heads, L = 2, 4
-    pe = PositionEncoder(heads=heads, size=12, num_downsample=1).double()
+    pe = PositionEncoder(heads=heads, size=12, num_downsample=1, resize="nearest").double()
     A = torch.rand(2, heads, 14 * 10, L, dtype=torch.float64)
     maps = rearrange(A, "n h (y x) l -> (n l) h y x", y=14)
     resized = nearest_resize(maps, 12)
@@ -115,9 +115,14 @@ def test_eq2_downsample_against_an_independent_transcription():
     merged = torch.einsum("bchw,c->bhw", strided, pe.downsample_convs[1].weight.detach()[0, :, 0, 0])
     expected = rearrange(merged, "(n l) y x -> n (y x) l", n=2)
     torch.testing.assert_close(pe.downsample(A, (14, 10)), expected)
-    bilinear = PositionEncoder(heads=1, size=6, num_downsample=0, resize="bilinear").double()
-    assert not torch.allclose(bilinear.downsample(A[:, :1], (14, 10)), PositionEncoder(
-        heads=1, size=6, num_downsample=0).double().downsample(A[:, :1], (14, 10)))
+    # bilinear (the default): a map resized 12 -> 6 is the mean of each 2x2 block (half-pixel centres), written out
+    bilinear = PositionEncoder(heads=1, size=6, num_downsample=0).double()
+    with torch.no_grad():
+        bilinear.downsample_convs[0].weight.fill_(1.0)
+    A = torch.rand(1, 1, 12 * 12, 3, dtype=torch.float64)
+    maps = rearrange(A, "n h (y x) l -> l (n h) y x", y=12)[:, 0]
+    block_means = rearrange(maps, "l (y a) (x b) -> l y x (a b)", a=2, b=2).mean(-1)
+    torch.testing.assert_close(bilinear.downsample(A, (12, 12)), rearrange(block_means, "l y x -> 1 (y x) l"))
     with pytest.raises(ValueError, match="resize"):
         PositionEncoder(resize="bicubic")
 

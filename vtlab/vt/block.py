@@ -45,7 +45,7 @@ class VTConfig:
     equations (1) and (5); ``heads`` = Listing 1's per-head dynamic maps). kqv_groups: groups of the transformer's
     K, Q, V. query_groups: groups of the projector's pixel-wise Q_{T→X}; kv_groups: of its K_{T→X}, V_{T→X}.
     position_size / position_downsample: the position encoder's grid (Cp = (size / 2^downsample)^2);
-    position_resize: how it resizes the maps to that grid ("nearest" as Listing 2, or "bilinear").
+    position_resize: how it resizes the maps to that grid ("bilinear", or "nearest" as Listing 2).
     """
 
     C: int = 512
@@ -59,7 +59,7 @@ class VTConfig:
     kv_groups: int = 1
     position_size: int = 12
     position_downsample: int = 1
-    position_resize: str = "nearest"
+    position_resize: str = "bilinear"
     transformer: bool = True
     position_encoding: bool = True
     dynamic: bool = True

@@ -4,8 +4,9 @@ r"""Position encoding, equation (2) of the paper:
 
 A ∈ R^{HW×L} are the token coefficients of equation (1) (one map per head when the tokenizer is
 multi-head). ``downsample`` brings every coefficient map A[:, l] to a fixed H̄×W̄ grid, so that inputs of any
-size give encodings of the same width: the map is resized to ``size``×``size`` (``resize="nearest"``, the mode
-of Listing 2's ``F.interpolate`` call, by default; "bilinear" as an option) and then reduced by
+size give encodings of the same width: the map is resized to ``size``×``size`` (``resize="bilinear"`` by
+default; "nearest", the mode Listing 2's ``F.interpolate`` call gets by default, as an option: see
+docs/paper-fidelity.md for why vtlab departs from it) and then reduced by
 ``num_downsample`` stride-2 3×3 convolutions, whose last 1×1 convolution also merges the heads (Listing 2).
 W_{A→P} ∈ R^{H̄W̄×Cp} compresses each token's downsampled map into a Cp-vector, which the tokenizer
 concatenates to that token's channels.
@@ -26,7 +27,7 @@ from .pointwise import TokenConv
 
 class PositionEncoder(nn.Module):
     def __init__(self, heads: int = 1, size: int = 12, num_downsample: int = 1, Cp: int | None = None,
-                 resize: str = "nearest"):
+                 resize: str = "bilinear"):
         check_positive(heads=heads, size=size)
         if resize not in ("nearest", "bilinear"):
             raise ValueError(f"expected resize 'nearest' or 'bilinear', got {resize!r}")

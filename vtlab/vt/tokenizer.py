@@ -52,7 +52,7 @@ class _Tokenizer(nn.Module):
     """What static and dynamic tokenizers share: from a filter W_A to coefficients A and tokens T."""
 
     def __init__(self, C: int, CT: int, heads: int, position_encoding: bool, scaled: bool,
-                 position_size: int, position_downsample: int, position_resize: str = "nearest"):
+                 position_size: int, position_downsample: int, position_resize: str = "bilinear"):
         check_positive(C=C, CT=CT, heads=heads)
         check_divisible("C", C, "heads", heads)
         super().__init__()
@@ -102,7 +102,7 @@ class StaticTokenizer(_Tokenizer):
 
     def __init__(self, C: int, CT: int, L: int, heads: int = 1, position_encoding: bool = True,
                  scaled: bool = True, position_size: int = 12, position_downsample: int = 1,
-                 position_resize: str = "nearest"):
+                 position_resize: str = "bilinear"):
         check_positive(L=L)
         super().__init__(C, CT, heads, position_encoding, scaled, position_size, position_downsample,
                          position_resize)
@@ -123,7 +123,7 @@ class DynamicTokenizer(_Tokenizer):
 
     def __init__(self, C: int, CT: int, L: int, heads: int = 1, position_encoding: bool = True,
                  scaled: bool = True, position_size: int = 12, position_downsample: int = 1,
-                 position_resize: str = "nearest"):
+                 position_resize: str = "bilinear"):
         check_positive(L=L)
         if L % 2:
             raise ValueError(f"dynamic tokenization splits the L tokens into halves: expected an even L, got L={L}")
