@@ -35,7 +35,8 @@ def test_vt_fpn_tokens_per_level_and_coefficients():
     with torch.no_grad():
         maps, coefficients = model.forward_features(torch.randn(1, 3, 128, 96), return_coefficients=True)
     assert [m.shape for m in maps] == [(1, 256, 32, 24), (1, 256, 16, 12), (1, 256, 8, 6), (1, 256, 4, 3)]
-    assert [A.shape for A in coefficients] == [(1, 16, h * w, 8) for h, w in ((32, 24), (16, 12), (8, 6), (4, 3))]
+    # one coefficient map per token (equation 1), at each level's resolution
+    assert [A.shape for A in coefficients] == [(1, 1, h * w, 8) for h, w in ((32, 24), (16, 12), (8, 6), (4, 3))]
     # each token is a weighted average of its level's pixels
     assert all(torch.allclose(A.sum(dim=2), torch.ones(1, 16, 8)) for A in coefficients)
 

@@ -23,6 +23,7 @@ from vtlab.probe import (
 )
 from vtlab.train import TrainConfig, train
 from vtlab.viz import FigureExplorer, use_vtlab_renderer
+from vtlab.viz.probe import token_history_figure, token_report_figure
 from vtlab.viz.tokens import token_explorer, token_grid_figure, token_map_figure
 
 
@@ -158,3 +159,16 @@ def test_training_records_token_measurements(tmp_path):
     train(TrainConfig(recipe="quick", model="resnet_mini", epochs=1, train_size=64, val_size=32,
                       out=str(tmp_path / "resnet"), device="cpu", progress=False))
     assert not (tmp_path / "resnet" / "tokens.csv").exists()
+
+
+def test_token_report_and_history_figures():
+    report = [{"cosine": 0.1, "effective_tokens": 4.5, "peak": 30.0, "lift": 2.5, "on_objects": 0.5},
+              {"cosine": 0.4, "effective_tokens": 1.8, "peak": 60.0, "lift": 2.1, "on_objects": 0.45}]
+    fig = token_report_figure({"trained": report, "untrained": report}, object_share=0.27)
+    bars = [t for t in fig.data if isinstance(t, go.Bar)]
+    assert len(bars) == 8 and bars[0].y == (0.1, 0.4) and [t.showlegend for t in bars[:2]] == [True, True]
+    history = [{"epoch": e, "block": b, **r} for e in (1, 2) for b, r in enumerate(report)]
+    lines = token_history_figure(history).data
+    assert len(lines) == 8 and lines[0].x == (1, 2) and lines[1].name == "block 1"
+    with pytest.raises(ValueError, match="at least one row"):
+        token_history_figure([])

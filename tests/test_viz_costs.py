@@ -15,6 +15,7 @@ from vtlab.cost import count_macs, count_params, paper
 from vtlab.cost.report import STAGES, model_cost, paper_deltas, stage_costs
 from vtlab.models import create_model
 from vtlab.train.ablation import (
+    STUDIES,
     AblationSettings,
     AblationSummary,
     check_ablations,
@@ -41,7 +42,7 @@ from vtlab.viz.costs import (
     table2_figure,
 )
 
-CACHE = Path(__file__).resolve().parents[1] / "notebooks" / "data" / "ablations.json"
+CACHE = Path(__file__).resolve().parents[1] / "notebooks" / "data" / "study-shapes.json"
 
 
 @cache
@@ -187,11 +188,13 @@ def synthetic_results(final: dict[tuple[str, int], float], epochs: int = 2) -> d
     """A results dict in the file format with the given final validation accuracies (fractions)."""
     settings = AblationSettings(epochs=epochs, seeds=(0, 1), variants=("base", "-TF", "-PE", "-DT"))
     zero = {"macs": 1, "params": 1}
-    return {"format": 1, "settings": settings.to_dict(),
+    return {"format": 2, "settings": settings.to_dict(),
             "environment": {"torch": "x", "device": "cpu", "threads": 2},
             "validation": {"images": 500, "classes": 6},
-            "variants": {v: {"options": dict(paper.ABLATIONS.get(v, {})), **zero} for v in settings.variants},
-            "runs": [{"variant": v, "seed": s, "train_loss": [1.0] * epochs, "val_loss": [1.0] * epochs,
+            "variants": {v: {"model": settings.model, "options": dict(paper.ABLATIONS.get(v, {})), **zero}
+                         for v in settings.variants},
+            "runs": [{"variant": v, "seed": s, "device": "cpu", "seconds": 1.0, "epochs": epochs, "tokens": None,
+                      "train_loss": [1.0] * epochs, "val_loss": [1.0] * epochs,
                       "val_acc": [0.1] * (epochs - 1) + [final[v, s]]}
                      for s in settings.seeds for v in settings.variants]}
 
@@ -206,13 +209,17 @@ def test_summaries_pair_runs_by_seed():
     assert tf.mean_delta == pytest.approx(-4.0)
     assert tf.delta_range == pytest.approx((-10.0, 2.0))
     assert summaries["base"].spread == pytest.approx(10.0)
+    assert summaries["base"].std == pytest.approx(7.0710678) and tf.delta_std == pytest.approx(8.4852814)
+    assert summaries["base"].late_gain == pytest.approx((40.0, 50.0))  # the last epoch of two added it all
 
     fig = table3_figure("vt_resnet34", summaries)
     ours = fig.data[5]
     assert ours.name == TRACES[2] and list(ours.x) == ["-TF", "-PE", "-DT"]
     assert ours.y == pytest.approx((-4.0, 0.0, -2.5))
     assert ours.error_y.array[0] == pytest.approx(6.0) and ours.error_y.arrayminus[0] == pytest.approx(6.0)
-    assert ablation_figure("vt_resnet34", [{"transformer": False, "dynamic": False}], summaries).data[5].y == (None,)
+    # a variant with no accuracy anywhere gets no accuracy traces, so the legend lists nothing empty
+    untrained = ablation_figure("vt_resnet34", [{"transformer": False, "dynamic": False}], summaries)
+    assert len(untrained.data) == 4 and {t.name for t in untrained.data} == set(TRACES[:2])
 
 
 def test_check_ablations_rejects_broken_files():
@@ -223,7 +230,7 @@ def test_check_ablations_rejects_broken_files():
     short_curve["runs"][0]["val_acc"] = [0.5]
     wrong_options = json.loads(json.dumps(good))
     wrong_options["variants"]["-PE"]["options"] = {"dynamic": False}
-    for broken in (missing_run, short_curve, wrong_options, {**good, "format": 2}, {"runs": []}):
+    for broken in (missing_run, short_curve, wrong_options, {**good, "format": 1}, {"runs": []}):
         with pytest.raises(ValueError):
             check_ablations(broken)
 
@@ -238,10 +245,12 @@ def skeleton(value):
 
 
 def test_the_cached_results_have_the_format_run_ablations_writes(tmp_path):
-    assert CACHE.exists(), f"{CACHE} is missing: run `python scripts/make_ablations.py`"
+    assert CACHE.exists(), f"{CACHE} is missing: run `python scripts/make_studies.py --only shapes`"
     cached = load_ablations(CACHE)
     settings = AblationSettings.from_dict(cached["settings"])
-    tiny = AblationSettings(epochs=1, train_size=64, seeds=(0,), variants=("base", "-PE"))
+    assert settings == STUDIES["shapes"] and len(settings.seeds) >= 5
+    tiny = AblationSettings(epochs=1, train_size=64, val_size=64, seeds=(0,), variants=("baseline", "base"),
+                            threads=1)
     fresh = run_ablations(tiny)
     written = load_ablations(save_ablations(fresh, tmp_path / "ablations.json"))
     assert written == fresh
@@ -256,3 +265,37 @@ def test_the_cached_results_have_the_format_run_ablations_writes(tmp_path):
         assert cached["variants"][variant] == variant_cost(settings, variant, cached["validation"]["classes"])
     summaries = summarize_ablations(cached)
     assert all(isinstance(s, AblationSummary) and math.isfinite(s.mean_delta) for s in summaries.values())
+
+
+def test_a_study_resumes_and_shares_its_file_between_processes(tmp_path, monkeypatch):
+    """run_ablations with a file trains only the runs the file lacks, and a seed subset merges into the file."""
+    import vtlab.train.ablation as ablation
+
+    trained = []
+
+    def fake_run(settings, variant, seed):  # a run's entry, without training
+        trained.append((variant, seed))
+        return {"variant": variant, "seed": seed, "device": "cpu", "seconds": 0.0, "epochs": settings.epochs,
+                "tokens": None, **{k: [0.5] * settings.epochs for k in settings.curves}}
+
+    monkeypatch.setattr(ablation, "run_one", fake_run)
+    monkeypatch.setattr(ablation, "variant_cost", lambda settings, variant, classes: {
+        "model": ablation.variant_model(settings, variant)[0], "options": ablation.variant_model(settings, variant)[1],
+        "macs": 1, "params": 1})
+    settings = AblationSettings(epochs=2, train_size=64, val_size=64, seeds=(0, 1), variants=("baseline", "base"),
+                                threads=1)
+    path = tmp_path / "study.json"
+    partial = run_ablations(settings, path=path, seeds=(1,))  # one process's share
+    assert trained == [("baseline", 1), ("base", 1)] and len(partial["runs"]) == 2
+    with pytest.raises(ValueError, match="at most one|one per variant"):
+        load_ablations(path)  # not complete yet
+    assert len(load_ablations(path, complete=False)["runs"]) == 2
+    full = run_ablations(settings, path=path)  # the rest, keeping what is there
+    assert trained[2:] == [("baseline", 0), ("base", 0)]
+    assert load_ablations(path) == full and [(r["variant"], r["seed"]) for r in full["runs"]] == [
+        ("baseline", 0), ("base", 0), ("baseline", 1), ("base", 1)]
+    assert run_ablations(settings, path=path) == full and len(trained) == 4  # nothing left to train
+    with pytest.raises(ValueError, match="other settings"):
+        run_ablations(AblationSettings.from_dict({**settings.to_dict(), "epochs": 3}), path=path)
+    with pytest.raises(ValueError, match="expected seeds among"):
+        run_ablations(settings, path=path, seeds=(7,))

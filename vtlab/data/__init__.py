@@ -2,7 +2,8 @@
 folders), behind one entry point for classification, :func:`create_dataset`; and semantic segmentation
 (``shapes`` masks, COCO-stuff, LIP) behind :func:`create_segmentation_dataset` (see :mod:`vtlab.data.segmentation`).
 
-``data`` names a classification dataset: ``"shapes"``, ``"digits"``, ``"cifar10:ROOT"``, ``"cifar100:ROOT"``, or
+``data`` names a classification dataset: ``"shapes"``, ``"shapes-pairs"`` (scenes labelled by two objects),
+``"digits"``, ``"cifar10:ROOT"``, ``"cifar100:ROOT"``, or
 the path of an ImageNet-style folder tree (ROOT/train/<class>/<image>, ROOT/val/<class>/<image>).
 """
 
@@ -53,8 +54,8 @@ class DataSpec:
 def parse_data(data: str) -> DataSpec:
     """Read a ``--data`` value (see the module docstring)."""
     kind, _, root = data.partition(":")
-    if kind == "shapes":
-        return DataSpec("shapes", None, 64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), True)
+    if kind in ("shapes", "shapes-pairs"):
+        return DataSpec(kind, None, 64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), True)
     if kind == "digits":
         return DataSpec("digits", None, 32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), False)
     if kind in ("cifar10", "cifar100"):
@@ -63,8 +64,8 @@ def parse_data(data: str) -> DataSpec:
         return DataSpec(kind, root, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), True)
     if Path(data).expanduser().is_dir():
         return DataSpec("folder", data, 224, IMAGENET_MEAN, IMAGENET_STD, True)
-    raise ValueError(f"unknown data {data!r}; expected 'shapes', 'digits', 'cifar10:ROOT', 'cifar100:ROOT' "
-                     f"or an existing folder laid out as ROOT/train/<class>/<image>")
+    raise ValueError(f"unknown data {data!r}; expected 'shapes', 'shapes-pairs', 'digits', 'cifar10:ROOT', "
+                     f"'cifar100:ROOT' or an existing folder laid out as ROOT/train/<class>/<image>")
 
 
 def classification_transform(spec: DataSpec, train: bool, image_size: int | None = None, augment: str = "none"):
@@ -95,8 +96,9 @@ def create_dataset(data: str, split: str = "train", image_size: int | None = Non
     """
     spec = parse_data(data)
     transform = classification_transform(spec, split == "train", image_size, augment)
-    if spec.kind == "shapes":
-        return ShapesDataset(split, size=spec.image_size, length=length, seed=seed, transform=transform)
+    if spec.kind in ("shapes", "shapes-pairs"):
+        return ShapesDataset(split, size=spec.image_size, length=length, seed=seed, transform=transform,
+                             task="pair" if spec.kind == "shapes-pairs" else "largest")
     if spec.kind == "digits":
         return DigitsDataset(split, size=spec.image_size, seed=seed, transform=transform)
     if spec.kind in ("cifar10", "cifar100"):

@@ -31,7 +31,9 @@ token measurements (:func:`vtlab.probe.token_report`) of a VT-ResNet on ``shapes
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import json
 import math
 import statistics
@@ -99,6 +101,24 @@ class AblationSettings:
         return CURVES + (("val_miou",) if self.task == "segment" else ())
 
 
+SEEDS = (0, 1, 2, 3, 4)
+CLASSIFY = (BASELINE, *VARIANTS)
+# The studies the notebooks read (notebooks/data/study-NAME.json, made by scripts/make_studies.py): budgets
+# chosen so that the base model's validation accuracy has flattened by the end (AblationSummary.late_gain says
+# how much the last fifth of the epochs still added). One CPU thread per run, so two studies (or two halves of
+# one, by seed) can run at once on two cores.
+STUDIES: dict[str, AblationSettings] = {
+    "shapes": AblationSettings(data="shapes", epochs=16, train_size=1000, val_size=300, seeds=SEEDS,
+                               variants=CLASSIFY, threads=1),
+    "digits": AblationSettings(data="digits", epochs=30, train_size=None, seeds=SEEDS, variants=CLASSIFY, threads=1),
+    "pairs": AblationSettings(data="shapes-pairs", epochs=16, train_size=1000, val_size=300, seeds=SEEDS,
+                              variants=CLASSIFY, threads=1),
+    "segmentation": AblationSettings(model="vt_fpn_resnet_mini", baseline="fpn_resnet_mini", recipe="quick-segment",
+                                     data="shapes", epochs=16, train_size=640, val_size=200, seeds=(0, 1, 2),
+                                     variants=(BASELINE, "base"), threads=1),
+}
+
+
 def variant_model(settings: AblationSettings, variant: str) -> tuple[str, dict[str, bool]]:
     """(model name, VT options) of a variant: the baseline model, or ``settings.model`` with switches off."""
     if variant == BASELINE:
@@ -149,13 +169,29 @@ def run_one(settings: AblationSettings, variant: str, seed: int) -> dict:
             **{key: [float(row[key]) for row in rows] for key in settings.curves}, "tokens": tokens}
 
 
+def _runs_on_disk(path: Path, settings: AblationSettings) -> list[dict]:
+    """The runs a study file already holds (none if there is no file); its settings must be ``settings``."""
+    if not path.exists():
+        return []
+    previous = check_ablations(json.loads(path.read_text()), complete=False)
+    if previous["settings"] != settings.to_dict():
+        raise ValueError(f"{path} holds a study with other settings ({previous['settings']}); expected "
+                         f"{settings.to_dict()}: move it away or run with its settings")
+    return previous["runs"]
+
+
 def run_ablations(settings: AblationSettings | None = None, log: Callable[[str], None] | None = None,
-                  path: str | Path | None = None) -> dict:
+                  path: str | Path | None = None, seeds: tuple[int, ...] | None = None) -> dict:
     """Train every variant once per seed with vtlab's engine and return the results in the file format of this
     module (see the module docstring). With ``path``, runs already in that file are kept (its settings must be
     these) and the file is rewritten after every new run: an interrupted study continues where it stopped.
-    ``log`` receives one line per finished run (e.g. ``print``); nothing else is printed."""
+    ``seeds`` (a subset of the settings' seeds) trains only those, so that several processes can share one
+    study file: each merges its runs into the file under a lock. ``log`` receives one line per finished run
+    (e.g. ``print``); nothing else is printed."""
     settings = settings or AblationSettings()
+    seeds = settings.seeds if seeds is None else tuple(seeds)
+    if not set(seeds) <= set(settings.seeds):
+        raise ValueError(f"expected seeds among the study's {list(settings.seeds)}, got {list(seeds)}")
     for variant in settings.variants:
         variant_model(settings, variant)
     if not settings.seeds:
@@ -166,13 +202,7 @@ def run_ablations(settings: AblationSettings | None = None, log: Callable[[str],
     validation = create_data(settings.task, settings.data, "val", settings.image_size, length=settings.val_size)
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
-    done: list[dict] = []
-    if path is not None and Path(path).exists():
-        previous = check_ablations(json.loads(Path(path).read_text()), complete=False)
-        if previous["settings"] != settings.to_dict():
-            raise ValueError(f"{path} holds a study with other settings ({previous['settings']}); expected "
-                             f"{settings.to_dict()}: move it away or run with its settings")
-        done = previous["runs"]
+    done = _runs_on_disk(Path(path), settings) if path is not None else []
     try:
         results = {"format": FORMAT, "settings": settings.to_dict(),
                    "environment": {"torch": torch.__version__.split("+")[0], "device": _device_name(settings.device),
@@ -180,14 +210,18 @@ def run_ablations(settings: AblationSettings | None = None, log: Callable[[str],
                    "validation": {"images": len(validation), "classes": validation.num_classes},
                    "variants": {v: variant_cost(settings, v, validation.num_classes) for v in settings.variants},
                    "runs": list(done)}
-        finished = {(run["variant"], run["seed"]) for run in done}
-        for seed in settings.seeds:
+        for seed in seeds:
             for variant in settings.variants:
-                if (variant, seed) in finished:
+                if path is not None:  # another process may have added runs since
+                    results["runs"] = _runs_on_disk(Path(path), settings)
+                if (variant, seed) in {(run["variant"], run["seed"]) for run in results["runs"]}:
                     continue
                 run = run_one(settings, variant, seed)
-                results["runs"].append(run)
-                if path is not None:
+                if path is None:
+                    results["runs"].append(run)
+                    continue
+                with _locked(Path(path)):  # merge into what is on disk now, then write
+                    results["runs"] = _in_order(settings, [*_runs_on_disk(Path(path), settings), run])
                     save_ablations(results, path, complete=False)
                 if log is not None:
                     metric = "val_miou" if settings.task == "segment" else "val_acc"
@@ -195,8 +229,25 @@ def run_ablations(settings: AblationSettings | None = None, log: Callable[[str],
                         f"({run['seconds']:.0f} s)")
     finally:
         torch.set_num_threads(threads)
-    results["runs"].sort(key=lambda run: (settings.seeds.index(run["seed"]), settings.variants.index(run["variant"])))
+    results["runs"] = _in_order(settings, results["runs"])
     return results
+
+
+def _in_order(settings: AblationSettings, runs: list[dict]) -> list[dict]:
+    """Runs by seed, then variant, in the settings' order: the same file whichever process finished first."""
+    return sorted(runs, key=lambda run: (settings.seeds.index(run["seed"]), settings.variants.index(run["variant"])))
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on ``path``'s sibling ``.NAME.lock`` while a study file is read and rewritten."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def check_ablations(results: dict, complete: bool = True) -> dict:
@@ -323,6 +374,6 @@ def binomial_stderr(accuracy: float, count: int) -> float:
     return 100 * math.sqrt(p * (1 - p) / count)
 
 
-__all__ = ["BASELINE", "FORMAT", "VARIANTS", "AblationSettings", "AblationSummary", "binomial_stderr",
-           "check_ablations", "load_ablations", "run_ablations", "run_one", "save_ablations", "summarize_ablations",
-           "variant_cost", "variant_model"]
+__all__ = ["BASELINE", "CLASSIFY", "FORMAT", "SEEDS", "STUDIES", "VARIANTS", "AblationSettings", "AblationSummary",
+           "binomial_stderr", "check_ablations", "load_ablations", "run_ablations", "run_one", "save_ablations",
+           "summarize_ablations", "variant_cost", "variant_model"]

@@ -278,9 +278,10 @@ def _write_token_metrics(path: Path, rows: list[dict]) -> None:
 
 def _token_probe(model: nn.Module, data: str, task: str, image_size: int | None, device: torch.device):
     """The scenes tokens.csv is measured on, or None where it does not apply (not a VT-ResNet on shapes)."""
-    if task != "classify" or parse_data(data).kind != "shapes" or not hasattr(model, "forward_features"):
+    kind = parse_data(data).kind
+    if task != "classify" or kind not in ("shapes", "shapes-pairs") or not hasattr(model, "forward_features"):
         return None
-    images, masks, regions = shapes_probe_batch(image_size)
+    images, masks, regions = shapes_probe_batch(image_size, task="pair" if kind == "shapes-pairs" else "largest")
     return images.to(device), masks.to(device), regions
 
 
