@@ -14,10 +14,13 @@ from vtlab.models import create_model
 from vtlab.probe import (
     PROBE_CHECKPOINT,
     coefficient_maps,
+    collapse_chain,
     concentration,
     load_probe_model,
+    mean_pairwise_cosine,
     region_mass,
     region_share,
+    shapes_probe_batch,
     token_diversity,
     upsample_maps,
 )
@@ -172,3 +175,21 @@ def test_token_report_and_history_figures():
     assert len(lines) == 8 and lines[0].x == (1, 2) and lines[1].name == "block 1"
     with pytest.raises(ValueError, match="at least one row"):
         token_history_figure([])
+
+
+def test_collapse_chain_follows_the_tokens_from_block_to_block():
+    # by hand: (1, 2, 3) and (3, 2, 1) centre to (-1, 0, 1) and (1, 0, -1): cosine -1; a shared offset is ignored
+    assert mean_pairwise_cosine(torch.tensor([[[1.0, 2, 3], [3, 2, 1]]])) == pytest.approx(-1.0)
+    assert mean_pairwise_cosine(torch.tensor([[[1.0, 2, 3], [11, 12, 13]]])) == pytest.approx(1.0)
+    torch.manual_seed(0)
+    model = create_model("vt_resnet_mini", num_classes=6).double().eval()
+    images, _, _ = shapes_probe_batch(length=16)
+    chain = collapse_chain(model, images.double())
+    assert [row["block"] for row in chain] == [0, 1] and "W_A" not in chain[0]
+    # untrained, the tokenizer's BatchNorm is still the identity: the static maps differ, yet the static tokens,
+    # averages of a post-ReLU map that every pixel shares a large mean of, are nearly one vector, and so are the
+    # dynamic filters made from them and the maps those filters draw
+    assert chain[0]["maps"] < 0.2 and chain[0]["T_in"] > 0.99
+    assert chain[1]["T_a"] > 0.99 and chain[1]["W_A"] > 0.99 and chain[1]["maps"] > 0.99
+    with pytest.raises(ValueError, match="expected a VT-ResNet"):
+        collapse_chain(create_model("resnet_mini", num_classes=6), images)

@@ -66,7 +66,8 @@ def coefficient_maps(model: torch.nn.Module, images: torch.Tensor) -> list[torch
 def upsample_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Coefficient maps (..., h, w) resized to ``size`` (bilinear) and renormalised so each still sums to 1."""
     lead = maps.shape[:-2]
-    flat = F.interpolate(maps.reshape(-1, 1, *maps.shape[-2:]).float(), size=size, mode="bilinear",
+    maps = maps if maps.is_floating_point() else maps.float()  # float64 maps stay float64
+    flat = F.interpolate(maps.reshape(-1, 1, *maps.shape[-2:]), size=size, mode="bilinear",
                          align_corners=False).clamp_min(0)
     flat = flat / flat.sum(dim=(-2, -1), keepdim=True)
     return flat.reshape(*lead, *size)
@@ -160,3 +161,51 @@ def shapes_probe_batch(image_size: int | None = None, length: int = 200, seed: i
     scenes = ShapesDataset("val", size=64, length=length, seed=seed, task=task)
     images = torch.stack([normalise(image) for image in scenes.images])
     return images, scenes.masks, ShapesDataset.num_classes + 1
+
+
+def mean_pairwise_cosine(vectors: torch.Tensor) -> float:
+    """Mean over images and pairs of the cosine similarity of L vectors (N, L, D), each centred over its own D
+    entries first: 1 = the same vector (up to scale and offset), 0 = unrelated."""
+    centred = vectors.double() - vectors.double().mean(dim=-1, keepdim=True)
+    unit = centred / centred.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    gram = unit @ unit.transpose(1, 2)
+    L = gram.shape[-1]
+    return gram[:, ~torch.eye(L, dtype=torch.bool)].mean().item() if L > 1 else 1.0
+
+
+@torch.no_grad()
+def collapse_chain(model: torch.nn.Module, images: torch.Tensor) -> list[dict[str, float]]:
+    """Follow a VT-ResNet's tokens from block to block, to see where they become alike (the collapse chain of
+    docs/paper-fidelity.md): per block, the mean pairwise cosine (:func:`mean_pairwise_cosine`) of its maps
+    (:func:`token_diversity`), of the tokens T_in it extracts and of T_out after the transformer; for a dynamic
+    block also of the half T_in,a of the previous block's tokens that makes its filters, of the filters
+    W_A = T_in,a W_{T→WA} themselves, and their mean norm. ``model`` is run in eval mode on ``images``."""
+    vt = getattr(model, "vt", None)
+    if vt is None or not hasattr(vt, "blocks"):
+        raise ValueError(f"expected a VT-ResNet (a model with a .vt stage of blocks), got {type(model).__name__}")
+    captured: list[torch.Tensor] = []
+    handle = vt.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+    was_training = model.training
+    model.eval()
+    try:
+        model.forward_features(images)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    X, T_prev, chain = vt.adapter(captured[0]), None, []
+    for b, block in enumerate(vt.blocks):
+        T_in, A = block.tokenizer(block.tokenizer_norm(X), T_prev)
+        T_out = block.transformer_norm(block.transformer(block.token_norm(T_in)))
+        maps = rearrange(A, "n heads (y x) l -> n heads l y x", y=X.shape[-2])
+        row = {"block": b, "maps": token_diversity(maps)["cosine"], "T_in": mean_pairwise_cosine(T_in),
+               "T_out": mean_pairwise_cosine(T_out)}
+        if hasattr(block.tokenizer, "W_T_to_WA") and T_prev is not None:
+            T_a = T_prev[:, : T_prev.shape[1] // 2]
+            W_A = block.tokenizer.W_T_to_WA(T_a)
+            row.update(T_a=mean_pairwise_cosine(T_a), W_A=mean_pairwise_cosine(W_A),
+                       W_A_norm=W_A.norm(dim=-1).mean().item())
+        chain.append(row)
+        if block.projector is not None:
+            X = F.relu(block.feature_norm(block.projector(X, T_out)))
+        T_prev = T_out
+    return chain

@@ -40,3 +40,35 @@ def curves_figure(runs: dict[str, Sequence[dict]]) -> go.Figure:
     fig.update_xaxes(title_text="epoch")
     fig.update_layout(height=380, margin=dict(t=50, b=40))
     return fig
+
+
+def mean_curve_figure(results: dict, variants: Sequence[str] | None = None, metric: str | None = None) -> go.Figure:
+    """Per epoch, the mean over seeds of ``metric`` (default: validation accuracy, or mIoU for segmentation) for
+    each of ``variants`` of a study (a results dict of :mod:`vtlab.train.ablation`), in points, with a band of
+    ± one standard deviation over the seeds."""
+    import statistics
+
+    from ..train.ablation import AblationSettings
+
+    settings = AblationSettings.from_dict(results["settings"])
+    metric = metric or ("val_miou" if settings.task == "segment" else "val_acc")
+    variants = list(variants or settings.variants)
+    fig = go.Figure()
+    for variant in variants:
+        curves = [run[metric] for run in results["runs"] if run["variant"] == variant]
+        if not curves:
+            raise ValueError(f"the study has no runs of variant {variant!r}; it has {list(settings.variants)}")
+        epochs = list(range(1, len(curves[0]) + 1))
+        mean = [100 * statistics.fmean(values) for values in zip(*curves, strict=True)]
+        std = [100 * statistics.stdev(values) if len(values) > 1 else 0.0 for values in zip(*curves, strict=True)]
+        name = results["variants"][variant]["model"] + ("" if variant in ("base", "baseline") else f" {variant}")
+        fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=[round(m + s, 3) for m, s in zip(mean, std, strict=True)]
+                                 + [round(m - s, 3) for m, s in zip(mean[::-1], std[::-1], strict=True)],
+                                 fill="toself", opacity=0.2, line=dict(width=0), hoverinfo="skip", showlegend=False,
+                                 legendgroup=name, name=f"{name} ± std"))
+        fig.add_trace(go.Scatter(x=epochs, y=[round(m, 3) for m in mean], mode="lines+markers", name=name,
+                                 legendgroup=name))
+    fig.update_layout(height=380, width=760, xaxis_title="epoch", margin=dict(t=40, b=40),
+                      yaxis_title=f"{'mIoU' if metric == 'val_miou' else 'validation accuracy'} (%), "
+                                  f"mean over {len(settings.seeds)} seeds")
+    return fig
