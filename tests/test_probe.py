@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from vtlab.data.photos import sample_photos
+from vtlab.data.shapes import ShapesDataset
 from vtlab.models import create_model
 from vtlab.probe import (
     PROBE_CHECKPOINT,
@@ -193,3 +194,34 @@ def test_collapse_chain_follows_the_tokens_from_block_to_block():
     assert chain[1]["T_a"] > 0.99 and chain[1]["W_A"] > 0.99 and chain[1]["maps"] > 0.99
     with pytest.raises(ValueError, match="expected a VT-ResNet"):
         collapse_chain(create_model("resnet_mini", num_classes=6), images)
+
+
+def test_the_shipped_probing_model_meets_its_targets_measured_without_vtlab_probe():
+    """The targets the shipped checkpoint is held to, recomputed with plain torch (not vtlab.probe's code) on 200
+    held-out scenes: accuracy >= 0.90 and, in every block, mean pairwise cosine of the mean-centred token maps
+    <= 0.5 and median best-region lift >= 2 (maps bilinearly upsampled to the 64x64 masks)."""
+    from safetensors.torch import load_file
+
+    model = create_model("vt_resnet_mini", num_classes=6)
+    model.load_state_dict(load_file(str(PROBE_CHECKPOINT)))
+    model.eval()
+    scenes = ShapesDataset("val", size=64, length=200, target="mask")
+    x = (scenes.images.float() / 255 - 0.5) / 0.25
+    with torch.no_grad():
+        accuracy = (model(x).argmax(1) == scenes.labels).float().mean().item()
+        _, _, coefficients = model.forward_features(x, return_coefficients=True)
+    assert accuracy >= 0.90
+    masks = torch.nn.functional.one_hot(scenes.masks.flatten(1), 7).float()  # (N, 4096, regions)
+    share = masks.mean(1)  # (N, regions)
+    for A in coefficients:
+        maps = A.mean(1).transpose(1, 2)  # (N, L, HW): one map per token
+        N, L, _ = maps.shape
+        centred = maps - maps.mean(-1, keepdim=True)
+        unit = centred / centred.norm(dim=-1, keepdim=True)
+        cosine = (unit @ unit.transpose(1, 2))[:, ~torch.eye(L, dtype=torch.bool)].mean().item()
+        up = torch.nn.functional.interpolate(maps.reshape(N * L, 1, 16, 16), size=(64, 64), mode="bilinear",
+                                             align_corners=False).clamp_min(0).reshape(N, L, -1)
+        up = up / up.sum(-1, keepdim=True)
+        mass = up @ masks  # (N, L, regions)
+        lift = (mass / share[:, None].clamp_min(1e-12)).masked_fill(share[:, None] == 0, 0).amax(-1)
+        assert cosine <= 0.5 and lift.median().item() >= 2, (cosine, lift.median().item())
