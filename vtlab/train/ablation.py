@@ -108,10 +108,10 @@ CLASSIFY = (BASELINE, *VARIANTS)
 # how much the last fifth of the epochs still added). One CPU thread per run, so two studies (or two halves of
 # one, by seed) can run at once on two cores.
 STUDIES: dict[str, AblationSettings] = {
-    "shapes": AblationSettings(data="shapes", epochs=16, train_size=1000, val_size=300, seeds=SEEDS,
+    "shapes": AblationSettings(data="shapes", epochs=10, train_size=1200, val_size=300, seeds=SEEDS,
                                variants=CLASSIFY, threads=1),
     "digits": AblationSettings(data="digits", epochs=30, train_size=None, seeds=SEEDS, variants=CLASSIFY, threads=1),
-    "pairs": AblationSettings(data="shapes-pairs", epochs=16, train_size=1000, val_size=300, seeds=SEEDS,
+    "pairs": AblationSettings(data="shapes-pairs", epochs=10, train_size=1200, val_size=300, seeds=SEEDS,
                               variants=CLASSIFY, threads=1),
     "segmentation": AblationSettings(model="vt_fpn_resnet_mini", baseline="fpn_resnet_mini", recipe="quick-segment",
                                      data="shapes", epochs=16, train_size=640, val_size=200, seeds=(0, 1, 2),
