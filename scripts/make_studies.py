@@ -34,13 +34,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DATA, help="folder of the study-NAME.json files")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="train only these seeds (two processes with different seeds can share a study)")
+    parser.add_argument("--variants", nargs="+", default=None,
+                        help="train only these variants (e.g. baseline base -TF), likewise")
     args = parser.parse_args()
     for name in args.only:
         settings = STUDIES[name]
         if args.device != "cpu":
             settings = AblationSettings.from_dict({**settings.to_dict(), "device": args.device})
         path = args.out / f"study-{name}.json"
-        results = run_ablations(settings, log=lambda line: print(line, flush=True), path=path, seeds=args.seeds)
+        results = run_ablations(settings, log=lambda line: print(line, flush=True), path=path, seeds=args.seeds,
+                                variants=args.variants)
         done = len(results["runs"]) == len(settings.seeds) * len(settings.variants)
         if done:  # rewritten whole and checked complete, in the settings' order
             save_ablations(results, path)

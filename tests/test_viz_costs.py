@@ -290,8 +290,9 @@ def test_a_study_resumes_and_shares_its_file_between_processes(tmp_path, monkeyp
     with pytest.raises(ValueError, match="at most one|one per variant"):
         load_ablations(path)  # not complete yet
     assert len(load_ablations(path, complete=False)["runs"]) == 2
+    run_ablations(settings, path=path, seeds=(0,), variants=("base",))  # another process's share
     full = run_ablations(settings, path=path)  # the rest, keeping what is there
-    assert trained[2:] == [("baseline", 0), ("base", 0)]
+    assert trained[2:] == [("base", 0), ("baseline", 0)]
     assert load_ablations(path) == full and [(r["variant"], r["seed"]) for r in full["runs"]] == [
         ("baseline", 0), ("base", 0), ("baseline", 1), ("base", 1)]
     assert run_ablations(settings, path=path) == full and len(trained) == 4  # nothing left to train
@@ -299,3 +300,5 @@ def test_a_study_resumes_and_shares_its_file_between_processes(tmp_path, monkeyp
         run_ablations(AblationSettings.from_dict({**settings.to_dict(), "epochs": 3}), path=path)
     with pytest.raises(ValueError, match="expected seeds among"):
         run_ablations(settings, path=path, seeds=(7,))
+    with pytest.raises(ValueError, match="expected variants among"):
+        run_ablations(settings, path=path, variants=("-TF",))

@@ -181,17 +181,21 @@ def _runs_on_disk(path: Path, settings: AblationSettings) -> list[dict]:
 
 
 def run_ablations(settings: AblationSettings | None = None, log: Callable[[str], None] | None = None,
-                  path: str | Path | None = None, seeds: tuple[int, ...] | None = None) -> dict:
+                  path: str | Path | None = None, seeds: tuple[int, ...] | None = None,
+                  variants: tuple[str, ...] | None = None) -> dict:
     """Train every variant once per seed with vtlab's engine and return the results in the file format of this
     module (see the module docstring). With ``path``, runs already in that file are kept (its settings must be
     these) and the file is rewritten after every new run: an interrupted study continues where it stopped.
-    ``seeds`` (a subset of the settings' seeds) trains only those, so that several processes can share one
-    study file: each merges its runs into the file under a lock. ``log`` receives one line per finished run
+    ``seeds`` and ``variants`` (subsets of the settings') train only those, so that several processes can share
+    one study file: each merges its runs into the file under a lock. ``log`` receives one line per finished run
     (e.g. ``print``); nothing else is printed."""
     settings = settings or AblationSettings()
     seeds = settings.seeds if seeds is None else tuple(seeds)
     if not set(seeds) <= set(settings.seeds):
         raise ValueError(f"expected seeds among the study's {list(settings.seeds)}, got {list(seeds)}")
+    variants = settings.variants if variants is None else tuple(variants)
+    if not set(variants) <= set(settings.variants):
+        raise ValueError(f"expected variants among the study's {list(settings.variants)}, got {list(variants)}")
     for variant in settings.variants:
         variant_model(settings, variant)
     if not settings.seeds:
@@ -211,7 +215,7 @@ def run_ablations(settings: AblationSettings | None = None, log: Callable[[str],
                    "variants": {v: variant_cost(settings, v, validation.num_classes) for v in settings.variants},
                    "runs": list(done)}
         for seed in seeds:
-            for variant in settings.variants:
+            for variant in variants:
                 if path is not None:  # another process may have added runs since
                     results["runs"] = _runs_on_disk(Path(path), settings)
                 if (variant, seed) in {(run["variant"], run["seed"]) for run in results["runs"]}:
