@@ -34,8 +34,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DATA, help="folder of the study-NAME.json files")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="train only these seeds (two processes with different seeds can share a study)")
-    parser.add_argument("--variants", nargs="+", default=None,
-                        help="train only these variants (e.g. baseline base -TF), likewise")
+    parser.add_argument("--variants", nargs="+", default=None, type=lambda name: name if name in ("baseline", "base")
+                        else "-" + name.lstrip("-"),
+                        help="train only these variants (baseline, base, TF, PE, DT: the ablations without their "
+                             "dash, which the shell would read as an option), likewise")
     args = parser.parse_args()
     for name in args.only:
         settings = STUDIES[name]
