@@ -25,9 +25,14 @@
 #
 # vtlab builds each variant with a switch of its model builders (`transformer=False`, `position_encoding=False`,
 # `dynamic=False`). This notebook counts the variants' MACs and parameters against Table 3, and compares the
-# accuracy deltas with short training runs of the compact `vt_resnet_mini` on the generated `shapes` scenes,
-# several seeds per variant. ImageNet runs are far out of reach here, so the accuracy part asks a smaller
-# question: at this scale, can the runs tell the variants apart at all?
+# accuracy deltas with seeded training runs of the compact `vt_resnet_mini` on the generated `shapes` scenes,
+# beside its convolutional baseline `resnet_mini` (Table 1's comparison at toy scale). ImageNet runs are far out
+# of reach here, so the accuracy part asks a smaller question: at this scale, can the runs tell the variants apart
+# at all, and which way do they fall?
+#
+# **You will learn** where each ablation's cost change comes from, how to read paired, seeded comparisons
+# against their noise, and what this scale can and cannot say about the paper's claims. **You need** notebook 2's
+# costs and notebook 3's training vocabulary.
 
 # %%
 from pathlib import Path
@@ -40,6 +45,7 @@ from vtlab.cost import paper
 from vtlab.cost.report import paper_deltas, stage_costs, table3_comparison
 from vtlab.models import create_model
 from vtlab.train.ablation import (
+    STUDIES,
     AblationSettings,
     binomial_stderr,
     load_ablations,
@@ -47,14 +53,13 @@ from vtlab.train.ablation import (
     summarize_ablations,
     variant_cost,
 )
-from vtlab.viz.ablation import ablation_explorer, table3_figure
-from vtlab.viz.costs import short_name
+from vtlab.viz.ablation import ablation_explorer, accuracy_macs_figure, table3_figure
 from vtlab.viz.training import curves_figure
 
 device = vtlab.viz.setup_notebook()
-FULL = torch.cuda.is_available()  # True: retrain every variant on the GPU (full quick recipe, 5 seeds)
-REGENERATE = FULL  # False: read the results of the CPU runs cached in data/ablations.json
-CACHE = Path("data") / "ablations.json"  # written by `python scripts/make_ablations.py` (12 CPU runs)
+FULL = torch.cuda.is_available()  # True: retrain every variant on the GPU (the same study settings, on CUDA)
+REGENERATE = FULL  # False: read the results of the CPU runs cached in data/study-shapes.json
+CACHE = Path("data") / "study-shapes.json"  # written by `python scripts/make_studies.py --only shapes`
 
 ABLATIONS = paper.ABLATIONS  # "-TF" -> {"transformer": False}, ...
 print({label: options for label, options in ABLATIONS.items()})
@@ -98,30 +103,31 @@ for label, options in ABLATIONS.items():
           f"{(variant.params['total'] - base.params['total']) / 1e6:+.3f} M params")
 
 # %% [markdown]
-# ## Accuracy: short same-seed runs at CPU scale
+# ## Accuracy: seeded runs at CPU scale
 #
-# Each variant of `vt_resnet_mini` is trained with vtlab's engine (`vtlab.train.train`) and its `quick` recipe,
-# once per seed; runs of the same seed share their data, their data order and the initial weights of stages
-# 1–4, so each variant's difference to the base run of the same seed is a paired comparison. On the CPU with two
-# threads the runs are deterministic; their results are cached in `data/ablations.json`, which
-# `run_ablations` (or `scripts/make_ablations.py`) writes. With `FULL`, the notebook retrains every variant on
-# the GPU instead, on the full `quick` recipe with more seeds (its numbers then differ from those below).
+# Each variant of `vt_resnet_mini`, and the baseline `resnet_mini`, is trained with vtlab's engine
+# (`vtlab.train.train`) and its `quick` recipe, once per seed; runs of the same seed share their data, their
+# data order and the initial weights of stages 1–4, so each variant's difference to the base run of the same
+# seed is a paired comparison. The results are cached in `data/study-shapes.json`, which
+# `scripts/make_studies.py` writes (resumably; each run records its device and wall time). With `FULL`, the
+# notebook retrains every variant on the GPU instead (its numbers then differ from those below).
 
 # %%
 if REGENERATE:
-    settings = AblationSettings(epochs=10, train_size=2000, seeds=(0, 1, 2, 3, 4), device="cuda")
+    settings = AblationSettings.from_dict({**STUDIES["shapes"].to_dict(), "device": "cuda"})
     results = run_ablations(settings, log=print)
 else:
     results = load_ablations(CACHE)
 settings = AblationSettings.from_dict(results["settings"])
-print(f"{settings.model} on {settings.data}, recipe {settings.recipe!r}: {settings.epochs} epochs on "
-      f"{settings.train_size} training scenes, seeds {list(settings.seeds)}, scored on "
+print(f"{settings.model} (and {settings.baseline}) on {settings.data}, recipe {settings.recipe!r}: "
+      f"{settings.epochs} epochs on {settings.train_size} training scenes, seeds {list(settings.seeds)}, scored on "
       f"{results['validation']['images']} validation scenes ({results['validation']['classes']} classes); "
-      f"{results['environment']}")
+      f"{results['environment']}; {sum(run['seconds'] for run in results['runs']) / 60:.0f} minutes of training "
+      f"in all, on {sorted({run['device'] for run in results['runs']})}")
 base_cost = results["variants"]["base"]
 for label, cost in results["variants"].items():
     recount = variant_cost(settings, label, results["validation"]["classes"])
-    print(f"{label:>5}: {cost['macs'] / 1e6:.2f} M MACs, {cost['params'] / 1e6:.4f} M params "
+    print(f"{label:>8} ({cost['model']}): {cost['macs'] / 1e6:.2f} M MACs, {cost['params'] / 1e6:.4f} M params "
           f"({100 * (cost['params'] / base_cost['params'] - 1):+.1f}% vs base) at the training size"
           f" (recounted now: {'same' if recount == cost else 'DIFFERENT'})")
 
@@ -152,19 +158,40 @@ curves_figure({run["variant"]: [{"epoch": epoch + 1, **{key: run[key][epoch] for
                for run in results["runs"] if run["seed"] == first}).show()
 
 # %% [markdown]
-# Final validation accuracy per seed, each variant's difference to the base of the same seed, and Table 3's
-# differences (ImageNet, 90 epochs), all in points:
+# Final validation accuracy per seed with its mean ± standard deviation, each variant's difference to the base
+# of the same seed, Table 3's differences (ImageNet, 90 epochs), all in points, and how much the last fifth of
+# the epochs still added (near 0: the run had flattened out):
 
 # %%
 summaries = summarize_ablations(results)
 seeds = "".join(f"{f'seed {s}':>9}" for s in settings.seeds)
 deltas = "".join(f"{f'd{s}':>8}" for s in settings.seeds)
-print(f"{'variant':>8}{seeds}{'mean':>8}{deltas}{'mean d':>8}   paper d: VT-R-18  VT-R-34")
+print(f"{'variant':>8}{seeds}{'mean ± std':>13}{deltas}{'mean d':>8}{'late':>7}   paper d: VT-R-18  VT-R-34")
 for label, s in summaries.items():
-    paper_d = "" if label == "base" else "".join(
+    paper_d = "" if label not in ABLATIONS else "".join(
         f"{paper_deltas(model, label)['top1']:>+9.2f}" for model in ("vt_resnet18", "vt_resnet34"))
-    print(f"{label:>8}" + "".join(f"{a:>9.1f}" for a in s.accuracy) + f"{s.mean_accuracy:>8.1f}"
-          + "".join(f"{d:>+8.1f}" for d in s.delta) + f"{s.mean_delta:>+8.1f}          {paper_d}")
+    print(f"{label:>8}" + "".join(f"{a:>9.1f}" for a in s.accuracy) + f"{s.mean_accuracy:>7.1f} ± {s.std:3.1f}"
+          + "".join(f"{d:>+8.1f}" for d in s.delta) + f"{s.mean_delta:>+8.1f}"
+          + f"{sum(s.late_gain) / len(s.late_gain):>+7.1f}          {paper_d}")
+
+# %% [markdown]
+# ## VT-ResNet against ResNet: Table 1 and Figure 4 at toy scale
+#
+# The paper's main claim (Table 1, Figure 4) is that VT-ResNets are more accurate than their ResNets for fewer
+# MACs. Here: the mean accuracy of each model over the seeds (error bar: ± one standard deviation) against its
+# MACs at 64×64. *Predict before you run:* the VT model has fewer MACs; will it also be more accurate here?
+
+# %%
+accuracy_macs_figure({"shapes (64 px, 6 classes)": results}).show()
+vt, resnet = summaries["base"], summaries["baseline"]
+print(f"{results['variants']['base']['model']}: {vt.mean_accuracy:.1f} ± {vt.std:.1f}% at "
+      f"{results['variants']['base']['macs'] / 1e6:.1f} M MACs; {results['variants']['baseline']['model']}: "
+      f"{resnet.mean_accuracy:.1f} ± {resnet.std:.1f}% at {results['variants']['baseline']['macs'] / 1e6:.1f} M MACs")
+print(f"paired difference VT - ResNet per seed: {[round(-d, 1) for d in resnet.delta]} points "
+      f"(mean {-resnet.mean_delta:+.1f}, std {resnet.delta_std:.1f}); Table 1, VT-R-18 vs R-18 on ImageNet: "
+      f"+4.53 points at 1.14x fewer MACs")
+wins = sum(d < 0 for d in resnet.delta)
+print(f"the VT model wins on {wins} of {len(resnet.delta)} seeds")
 
 # %% [markdown]
 # ## How much of that is noise?
@@ -184,7 +211,7 @@ print(f"standard error of one accuracy on {images} scenes at {base_runs.mean_acc
 for label in ABLATIONS:
     s = summaries[label]
     low, high = s.delta_range
-    consistent = low > 0 or high < 0
+    consistent = low > 0 or high < 0  # the same sign on every seed
     paper_34 = paper_deltas("vt_resnet34", label)["top1"]
     print(f"{label}: paired differences {low:+.1f} to {high:+.1f} points, "
           f"{'the same sign for every seed' if consistent else 'of both signs'}; "
@@ -193,9 +220,9 @@ for label in ABLATIONS:
 
 # %% [markdown]
 # Read the accuracy deltas against these yardsticks: a difference within the base's own seed-to-seed spread, or of
-# both signs over the seeds, is not evidence either way. Nor do a few epochs on a thousand generated scenes say
-# what 90 epochs on ImageNet would: with so little training, a variant with fewer parameters (the percentages
-# printed with the costs above) may simply fit faster.
+# both signs over the seeds, is not evidence either way. Nor do a thousand generated scenes say what 90 epochs on
+# ImageNet would: a variant with fewer parameters (the percentages printed with the costs above) may simply fit
+# a small training set differently.
 #
 # The figure puts the three together: Table 3's deltas, vtlab's counted cost deltas for VT-ResNet-34, and the
 # short runs' accuracy deltas (mean over seeds; the error bar spans the lowest to the highest per-seed
@@ -220,24 +247,68 @@ explorer.figure.show()
 
 # %% [markdown]
 # ## What this showed
+#
+# The cost half reproduces Table 3 in kind (the same signs for every delta); the accuracy half is a toy-scale
+# experiment whose numbers, computed above, fill the paragraph below.
 
 # %%
 rows = {(row[0], row[1]): row for row in table3_comparison().rows}
-print("Cost deltas vs the base, Table 3 against vtlab's counts (MACs in M, params in M):")
-for (model, label), row in rows.items():
-    print(f"  {short_name(model):>7} {label}: MACs paper {row[2]:+d}, vtlab {row[3]:+.1f}; "
-          f"params paper {row[5]:+.2f}, vtlab {row[6]:+.3f}; same signs: {row[8]}")
-print(f"Accuracy deltas of {settings.model} on {settings.data} ({settings.epochs} epochs, {settings.train_size} "
-      f"scenes, {len(settings.seeds)} seeds) vs Table 3 (VT-R-34, ImageNet, 90 epochs), points:")
-for label in ABLATIONS:
-    s = summaries[label]
-    low, high = s.delta_range
-    paper_34 = paper_deltas("vt_resnet34", label)["top1"]
-    print(f"  {label}: mean {s.mean_delta:+.1f} (per seed {low:+.1f} to {high:+.1f}); paper {paper_34:+.2f}; "
-          f"same direction: {(s.mean_delta > 0) == (paper_34 > 0)}")
-print(f"Noise: the base's accuracy spans {base_runs.spread:.1f} points over {len(settings.seeds)} seeds; one "
-      f"accuracy on {images} scenes has a standard error of {stderr:.1f} points")
+same_signs = all(row[8] for row in rows.values())
 one_sign = [label for label in ABLATIONS if min(summaries[label].delta) > 0 or max(summaries[label].delta) < 0]
 beyond = [label for label in ABLATIONS if abs(summaries[label].mean_delta) > base_runs.spread]
-print(f"  ablations whose paired differences keep one sign over all seeds: {len(one_sign)} of {len(ABLATIONS)} "
-      f"{one_sign}; whose mean difference exceeds the base's seed spread: {len(beyond)} of {len(ABLATIONS)} {beyond}")
+agree = [label for label in ABLATIONS
+         if (summaries[label].mean_delta > 0) == (paper_deltas("vt_resnet34", label)["top1"] > 0)]
+clear = [label for label in one_sign if label in beyond]
+print(
+    f"Counted at 224x224, every ablation changes MACs and parameters in the direction Table 3 reports: {same_signs}. "
+    f"Trained on {settings.train_size} shapes scenes for {settings.epochs} epochs with {len(settings.seeds)} seeds, "
+    f"{settings.model} reaches {vt.mean_accuracy:.1f} ± {vt.std:.1f}% and its baseline {settings.baseline} "
+    f"{resnet.mean_accuracy:.1f} ± {resnet.std:.1f}%: the VT model is "
+    f"{'more' if vt.mean_accuracy > resnet.mean_accuracy else 'less'} accurate by "
+    f"{abs(vt.mean_accuracy - resnet.mean_accuracy):.1f} points, winning on {wins} of {len(resnet.delta)} seeds, with "
+    f"{results['variants']['baseline']['macs'] / results['variants']['base']['macs']:.2f}x fewer MACs. "
+    f"Of the three ablations, {len(agree)} ({', '.join(agree) or 'none'}) move accuracy in Table 3's direction "
+    f"(the paper: every ablation lowers it); {len(clear)} ({', '.join(clear) or 'none'}) do so by more than the base's "
+    f"seed spread of {base_runs.spread:.1f} points with one sign on every seed. Only a difference of that kind is "
+    f"evidence at this scale; the others are within the noise. "
+    + (f"The runs had not levelled off: over the last fifth of the epochs the base still gained "
+       f"{sum(vt.late_gain) / len(vt.late_gain):+.1f} points and the baseline "
+       f"{sum(resnet.late_gain) / len(resnet.late_gain):+.1f}, so these numbers compare how fast the models learn at "
+       f"this budget, not where they end." if sum(vt.late_gain) / len(vt.late_gain) > 1 else
+       "The runs had levelled off by their last epochs."))
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Which variant's accuracy varies most from seed to seed? Is its mean difference to the base larger than that
+#    spread?
+#
+#    <details><summary>Solution</summary>
+#
+#    ```python
+#    noisiest = max(summaries.values(), key=lambda s: s.std)
+#    print(noisiest.variant, round(noisiest.std, 1), round(noisiest.mean_delta, 1))
+#    ```
+#    </details>
+#
+# 2. Did the runs reach a plateau? For each variant, compare the accuracy at the last epoch with the best epoch.
+#
+#    <details><summary>Solution</summary>
+#
+#    ```python
+#    for run in results["runs"]:
+#        print(run["variant"], run["seed"], max(run["val_acc"]) - run["val_acc"][-1])
+#    ```
+#    </details>
+#
+# 3. The runs record each model's token measurements at the end (`run["tokens"]`). Do the -DT runs (both blocks
+#    static) have more distinct second-block tokens than the base's dynamic ones?
+#
+#    <details><summary>Solution</summary>
+#
+#    ```python
+#    for variant in ("base", "-DT"):
+#        cosines = [run["tokens"][1]["cosine"] for run in results["runs"] if run["variant"] == variant]
+#        print(variant, [round(c, 2) for c in cosines])
+#    ```
+#    </details>
