@@ -25,7 +25,7 @@ coefficients have shape (N, 1, HW, L) and every head of the value pools with the
 path instead splits the channels of X̄ and of W_A into h groups of C/h, and each head computes its own
 coefficients A_h from its own channel group; ``heads=h`` gives that, for either tokenizer. One map per token is
 the default because it is what the equations say and because, measured on ``shapes``, per-head maps of C/h
-channels stayed flat (docs/paper-fidelity.md, "Token coefficients").
+channels made less distinct tokens (docs/paper-fidelity.md, "Token coefficients").
 
 Scale: with ``scaled=True`` the logits are divided by sqrt(C/h) (Listing 1: sqrt(C) static, sqrt(C/h)
 dynamic). The paper leaves W_A's initialisation open; a static W_A starts with unit-variance entries when the
