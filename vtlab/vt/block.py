@@ -42,7 +42,8 @@ class VTConfig:
     C: channels of the feature map, CT: channels of a token, L: number of tokens, depth: number of blocks.
     tokenizer_norm: BatchNorm on the map before each tokenizer. heads: attention heads in transformer and projector.
     tokenizer_heads: coefficient maps per token (1 = equations (1) and (5); ``heads`` = Listing 1's per-head
-    dynamic maps). kqv_groups: groups of the transformer's K, Q, V. query_groups: groups of the projector's pixel-wise Q_{T→X}; kv_groups: of its K_{T→X}, V_{T→X}.
+    dynamic maps). kqv_groups: groups of the transformer's K, Q, V. query_groups: groups of the projector's
+    pixel-wise Q_{T→X}; kv_groups: of its K_{T→X}, V_{T→X}.
     position_size / position_downsample: the position encoder's grid (Cp = (size / 2^downsample)^2);
     position_resize: how it resizes the maps to that grid ("bilinear", or "nearest" as Listing 2).
     """
