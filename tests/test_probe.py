@@ -56,10 +56,11 @@ def test_coefficient_maps_and_upsampling():
     torch.manual_seed(0)
     model = create_model("vt_resnet_mini", num_classes=6).eval()
     maps = coefficient_maps(model, torch.randn(2, 3, 64, 64))
-    assert [tuple(A.shape) for A in maps] == [(2, 4, 8, 16, 16), (2, 4, 4, 16, 16)]  # dynamic block: L/2 new
-    assert torch.allclose(maps[0].sum((-2, -1)), torch.ones(2, 4, 8), atol=1e-5)
+    # one map per token; the dynamic block renews L/2 tokens
+    assert [tuple(A.shape) for A in maps] == [(2, 1, 8, 16, 16), (2, 1, 4, 16, 16)]
+    assert torch.allclose(maps[0].sum((-2, -1)), torch.ones(2, 1, 8), atol=1e-5)
     up = upsample_maps(maps[1], (64, 64))
-    assert up.shape == (2, 4, 4, 64, 64) and torch.allclose(up.sum((-2, -1)), torch.ones(2, 4, 4), atol=1e-5)
+    assert up.shape == (2, 1, 4, 64, 64) and torch.allclose(up.sum((-2, -1)), torch.ones(2, 1, 4), atol=1e-5)
     with pytest.raises(ValueError, match="expected images"):
         coefficient_maps(model, torch.randn(3, 64, 64))
 

@@ -34,7 +34,7 @@ SMALL = VTConfig(C=32, CT=64, L=4, depth=1, heads=2, kqv_groups=2, query_groups=
 
 def hand_vt_macs(c: VTConfig, n: int, dynamic: bool = False) -> int:
     """One VT block's MACs written out term by term (equations 1-5, Listings 2-4)."""
-    C, CT, L, h = c.C, c.CT, c.L, c.heads
+    C, CT, L, h = c.C, c.CT, c.L, c.tokenizer_heads  # h: coefficient maps per token, the encoder's channels
     new = L // 2 if dynamic else L  # tokens extracted from the map
     grid = (c.position_size // 2**c.position_downsample) ** 2  # H̄W̄ = Cp
     tokenizer = (new * CT * C if dynamic else 0) + 2 * n * new * C  # W_T→WA; scores X̄W_A^T and pooling A^T X̄

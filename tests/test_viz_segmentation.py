@@ -41,7 +41,7 @@ def test_level_coefficient_maps_are_each_levels_softmax(vt_model):
     assert vt_model.training, "the model's mode is restored"
     config = vt_model.fpn.config
     # the mini backbone's stride-2 stem: C2..C5 at 32, 16, 8, 4 pixels for a 64-pixel image
-    assert [tuple(m.shape) for m in maps] == [(2, config.heads, config.L, s, s) for s in (32, 16, 8, 4)]
+    assert [tuple(m.shape) for m in maps] == [(2, config.tokenizer_heads, config.L, s, s) for s in (32, 16, 8, 4)]
     for m in maps:
         torch.testing.assert_close(m.sum(dim=(-2, -1)), torch.ones(m.shape[:3]))
     with torch.no_grad():
