@@ -68,10 +68,11 @@ def token_map_figure(image: torch.Tensor, coefficients: torch.Tensor, title: str
 
 
 def token_grid_figure(image: torch.Tensor, maps: torch.Tensor, labels: Sequence[str] | None = None,
-                      title: str = "", columns: int = 5) -> go.Figure:
+                      title: str = "", columns: int = 3) -> go.Figure:
     """The image and each of its L tokens' maps (L, h, w), as in the paper's Figure 5: in rows of at most
-    ``columns`` panels (900 px wide at most, so that a page of 1000 px never scrolls sideways), each titled on two
-    lines ("token 3" over what its label says after a colon) so that no title overlaps its neighbour."""
+    ``columns`` panels (530 px wide for three, which fits the tutorial site's text column in a 1000-px window
+    without a sideways scroll), each titled on two lines ("token 3" over what its label says after a
+    colon) so that no title overlaps its neighbour."""
     if maps.ndim != 3:
         raise ValueError(f"expected maps (L, h, w), got shape {tuple(maps.shape)}")
     L = maps.shape[0]
@@ -79,15 +80,17 @@ def token_grid_figure(image: torch.Tensor, maps: torch.Tensor, labels: Sequence[
     columns = min(columns, L + 1)
     rows = math.ceil((L + 1) / columns)
     titles = ["image", *(text.replace(": ", "<br>", 1) for text in labels)]
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.02,
-                        vertical_spacing=0.12 / rows)
+    panel, gap, top = 160, 36, 80  # pixels: a panel's side, the room a two-line title needs, the figure's title
+    height = top + 10 + rows * panel + (rows - 1) * gap
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.03,
+                        vertical_spacing=gap / (height - top - 10) if rows > 1 else 0.0)
     uri, size = image_png(image), image.shape[-2:]
     add_overlay(fig, uri, size, None, row=1, col=1)
     for t in range(L):
         add_overlay(fig, uri, size, heat_map(maps[t]), row=(t + 1) // columns + 1, col=(t + 1) % columns + 1)
     fig.update_annotations(font_size=11)
-    fig.update_layout(title=title, height=80 + 185 * rows, width=min(900, 60 + 168 * columns),
-                      margin=dict(l=10, r=10, t=80, b=10))
+    fig.update_layout(title=title, height=height, width=20 + columns * (panel + 10),
+                      margin=dict(l=10, r=10, t=top, b=10))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
