@@ -115,16 +115,24 @@ def token_diversity(maps: torch.Tensor) -> dict[str, float]:
         raise ValueError(f"expected maps (N, heads, L, h, w), got shape {tuple(maps.shape)}")
     M = reduce(maps.double(), "n heads l y x -> n l (y x)", "mean")
     HW = M.shape[-1]
-    centred = M - M.mean(dim=-1, keepdim=True)
-    unit = centred / centred.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    gram = unit @ unit.transpose(1, 2)  # (N, L, L) cosines
-    L = gram.shape[-1]
-    off_diagonal = ~torch.eye(L, dtype=torch.bool)
-    cosine = gram[:, off_diagonal].mean().item() if L > 1 else 1.0
+    gram = _centred_cosines(M)
     eigenvalues = torch.linalg.eigvalsh(gram).clamp_min(0)
     effective = (eigenvalues.sum(-1) ** 2 / (eigenvalues**2).sum(-1).clamp_min(1e-12)).mean().item()
     peak = (M.amax(dim=-1) * HW).mean().item()
-    return {"cosine": cosine, "effective_tokens": effective, "peak": peak}
+    return {"cosine": _mean_off_diagonal(gram), "effective_tokens": effective, "peak": peak}
+
+
+def _centred_cosines(vectors: torch.Tensor) -> torch.Tensor:
+    """(N, L, D) → (N, L, L): cosine similarities of the L vectors, each centred over its own D entries first."""
+    centred = vectors.double() - vectors.double().mean(dim=-1, keepdim=True)
+    unit = centred / centred.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return unit @ unit.transpose(1, 2)
+
+
+def _mean_off_diagonal(gram: torch.Tensor) -> float:
+    """The mean over images and pairs (i ≠ j) of (N, L, L) similarities; 1 for a single vector."""
+    L = gram.shape[-1]
+    return gram[:, ~torch.eye(L, dtype=torch.bool)].mean().item() if L > 1 else 1.0
 
 
 def token_report(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor,
@@ -166,11 +174,7 @@ def shapes_probe_batch(image_size: int | None = None, length: int = 200, seed: i
 def mean_pairwise_cosine(vectors: torch.Tensor) -> float:
     """Mean over images and pairs of the cosine similarity of L vectors (N, L, D), each centred over its own D
     entries first: 1 = the same vector (up to scale and offset), 0 = unrelated."""
-    centred = vectors.double() - vectors.double().mean(dim=-1, keepdim=True)
-    unit = centred / centred.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    gram = unit @ unit.transpose(1, 2)
-    L = gram.shape[-1]
-    return gram[:, ~torch.eye(L, dtype=torch.bool)].mean().item() if L > 1 else 1.0
+    return _mean_off_diagonal(_centred_cosines(vectors))
 
 
 @torch.no_grad()
