@@ -391,14 +391,15 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys):
 
 def test_a_resume_while_the_run_goes_on_is_refused(tmp_path, monkeypatch):
     out = tmp_path / "run"
-    write = engine._write_metrics
+    write = engine._write_csv
 
-    def resume_meanwhile(path, rows):
-        write(path, rows)
-        with pytest.raises(RunLockedError, match=f"pid {os.getpid()}"):
-            train(dataclasses.replace(SMALL, out=str(out), resume=True))
+    def resume_meanwhile(path, rows, fieldnames):
+        write(path, rows, fieldnames)
+        if path.name == "metrics.csv":
+            with pytest.raises(RunLockedError, match=f"pid {os.getpid()}"):
+                train(dataclasses.replace(SMALL, out=str(out), resume=True))
 
-    monkeypatch.setattr(engine, "_write_metrics", resume_meanwhile)
+    monkeypatch.setattr(engine, "_write_csv", resume_meanwhile)
     assert len(train(dataclasses.replace(SMALL, out=str(out)))) == 2
 
 

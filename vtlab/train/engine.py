@@ -260,17 +260,10 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, ctx: Di
     return result
 
 
-def _write_metrics(path: Path, rows: list[dict]) -> None:
+def _write_csv(path: Path, rows: list[dict], fieldnames: list[str]) -> None:
+    """``rows`` as a CSV file with a header, written atomically (metrics.csv, tokens.csv)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=SEGMENTATION_METRICS if "val_miou" in rows[0] else METRICS)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
-
-
-def _write_token_metrics(path: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=TOKEN_METRICS)
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames)
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
@@ -494,9 +487,9 @@ def _run(config: TrainConfig, recipe: Recipe, model_name: str, data: str, task: 
             save_weights(model, out / "model.safetensors")
             if ema is not None:
                 save_weights(ema.module, out / "ema.safetensors")
-            _write_metrics(out / "metrics.csv", rows)
+            _write_csv(out / "metrics.csv", rows, SEGMENTATION_METRICS if segment else METRICS)
             if token_rows:
-                _write_token_metrics(out / "tokens.csv", token_rows)
+                _write_csv(out / "tokens.csv", token_rows, TOKEN_METRICS)
             if config.progress:
                 r = rows[-1]
                 miou = f" mIoU {r['val_miou']:.3f}" if segment else ""
