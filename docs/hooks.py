@@ -14,8 +14,8 @@
   ``__init__`` re-exports twice).
 - On the notebook pages, what nbconvert would fetch from CDNs is removed: its MathJax 2 loader (the site's
   MathJax 3 typesets the notebooks' ``$...$`` too), its Mermaid loader and the ipywidgets renderer. A widget
-  needs a running kernel, so its output is replaced by a short note; the notebooks show each widget's default
-  figure right after it.
+  needs a running kernel, so its output is replaced by a short note; the notebooks show a figure of each widget
+  right after it (with ``FigureExplorer.show()``, under a caption naming the setting drawn; the note says so).
 """
 
 from __future__ import annotations
@@ -63,6 +63,11 @@ MERMAID_LOADER = re.compile(
     r"\(\) => \{\s*const diagrams = document\.querySelectorAll\(\"\.jp-Mermaid.*?</script>", re.S)
 WIDGET_NOTE = ('<div class="jp-OutputArea-output vtlab-widget-note">An interactive widget: it needs a running '
                "kernel, so open the notebook in JupyterLab to use it. Its default view is the figure below.</div>")
+# On a page whose notebook shows its widgets with FigureExplorer.show(), each figure after a widget is captioned
+# with the setting it shows (class vtlab-widget-view), which need not be the default view.
+CAPTIONED_WIDGET_NOTE = ('<div class="jp-OutputArea-output vtlab-widget-note">An interactive widget: it needs a '
+                         "running kernel, so open the notebook in JupyterLab to use it. Below, the notebook shows "
+                         "it as a figure, under a caption that names the setting drawn.</div>")
 
 
 API_MARKER = re.compile(r"^<!-- api: (vtlab(?:\.\w+)*) -->$", re.M)
@@ -124,4 +129,5 @@ def clean_notebook_html(html: str) -> str:
     html = WIDGETS_LOADER.sub("", html)
     html = WIDGET_STATE.sub("", html)
     html = MERMAID_LOADER.sub("", html)
-    return WIDGET_VIEW.sub(WIDGET_NOTE, html)
+    note = CAPTIONED_WIDGET_NOTE if 'class="vtlab-widget-view"' in html else WIDGET_NOTE
+    return WIDGET_VIEW.sub(note, html)

@@ -1,16 +1,19 @@
 """A widget that redraws one plotly figure whenever one of its controls changes.
 
 The figure logic is a plain function ``draw(**values) -> go.Figure``, so it can be tested without a browser:
-set ``explorer.controls[name].value`` and read ``explorer.figure``. The figure is shown in an ``Output``
+set ``explorer.controls[name].value`` and read ``explorer.figure``. :meth:`FigureExplorer.show` displays the
+figure under a caption naming its setting, for readers without a kernel. The figure is shown in an ``Output``
 widget (drawn by JupyterLab's plotly extension), which needs no widget library beyond ipywidgets.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
+from IPython.display import Markdown, display
 
 
 class FigureExplorer(widgets.VBox):
@@ -24,11 +27,33 @@ class FigureExplorer(widgets.VBox):
         for control in controls.values():
             control.observe(self._redraw, names="value")
         super().__init__([widgets.HBox(list(controls.values())), self.output])
+        self.defaults = self.settings()
         self._redraw()
 
     @property
     def values(self) -> dict:
         return {name: control.value for name, control in self.controls.items()}
+
+    def settings(self) -> dict[str, str]:
+        """The controls' current settings as a reader sees them (a dropdown's label, a slider's value)."""
+        return {name: str(control.label if getattr(control, "label", None) is not None else control.value)
+                for name, control in self.controls.items()}
+
+    def caption(self) -> str:
+        """One line naming the setting the figure shows, and the default view when it is another."""
+        def named(settings: dict[str, str]) -> str:
+            return ", ".join(f"{name} = {value}" for name, value in settings.items())
+
+        current = self.settings()
+        if current == self.defaults:
+            return f"The widget above in its default view: {named(current)}."
+        return f"The widget above at {named(current)} (its default view: {named(self.defaults)})."
+
+    def show(self) -> None:
+        """Display the figure for the current settings under a caption naming them (:meth:`caption`): the view
+        a reader without a kernel (the executed notebook, the tutorial site) sees of the widget."""
+        display(Markdown(f'<p class="vtlab-widget-view"><em>{html.escape(self.caption())}</em></p>'))
+        self.figure.show()
 
     def _redraw(self, change: dict | None = None) -> None:
         self.figure = self.draw(**self.values)
