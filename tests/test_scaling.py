@@ -11,20 +11,23 @@ from vtlab.cost import count_macs
 from vtlab.cost.scaling import (
     BLOCKS,
     DEFAULT_CONFIG,
+    LABELS,
     Crossover,
     MacPolynomial,
     SizeCost,
+    TimedSize,
     block_inputs,
     count_block_macs,
     fit_polynomial,
     mac_crossovers,
     mac_polynomials,
     mac_scaling,
+    measure_time_spread,
     measure_times,
     scaling_blocks,
     time_crossovers,
 )
-from vtlab.viz.scaling import cost_figure, mac_figure, scaling_explorer
+from vtlab.viz.scaling import cost_figure, mac_figure, scaling_explorer, time_figure
 from vtlab.vt import VTConfig
 
 # small enough to count in a blink, with every option that changes the count away from 1
@@ -189,3 +192,29 @@ def test_crossover_describes_itself():
     c = Crossover("nonlocal", "vt", 64.0, 52e6)
     assert c.side == 8.0
     assert c.describe() == "VT block cheaper than non-local block from 8.0x8.0 (n = 64.0) on, at 52.0 M MACs"
+
+
+def test_measure_time_spread_keeps_every_run_and_restores_threads():
+    threads = torch.get_num_threads()
+    points = measure_time_spread([2, 4], SMALL, repeats=3, warmup=1, threads=1)
+    assert torch.get_num_threads() == threads
+    assert [(p.H, p.W) for p in points] == [(2, 2), (4, 4)]
+    for point in points:
+        assert set(point.runs) == set(BLOCKS)
+        for name in BLOCKS:
+            runs = point.runs[name]
+            assert len(runs) == 3 and list(runs) == sorted(runs) and runs[0] > 0
+            assert point.spread(name) == (runs[0], runs[-1]) and point.median(name) == runs[1]
+            assert point.relative_spread(name) == (runs[-1] - runs[0]) / runs[1]
+        assert point.medians().costs == {name: point.median(name) for name in BLOCKS}
+    with pytest.raises(ValueError, match="repeats"):
+        measure_time_spread([2], SMALL, repeats=0)
+
+
+def test_time_figure_draws_medians_with_their_spread():
+    points = [TimedSize(s, s, {"conv": (1e-3, 2e-3, 4e-3), "vt": (2e-3, 3e-3, 3.5e-3)}) for s in (7, 14)]
+    fig = time_figure(points, "t")
+    assert [t.name for t in fig.data] == [LABELS["conv"], LABELS["vt"]]
+    conv = fig.data[0]
+    assert list(conv.y) == [2.0, 2.0] and list(conv.error_y.arrayminus) == [1.0, 1.0]
+    assert list(conv.error_y.array) == [2.0, 2.0]

@@ -17,13 +17,17 @@ block at three sizes gives its polynomial exactly (:class:`MacPolynomial`); it i
 further sizes before use. The polynomial then gives the MACs at any size without building, say, a 128×128
 non-local attention of 268 M entries, and the crossovers (:func:`mac_crossovers`) as exact roots.
 
-**Times** (:func:`measure_times`) are measured: volatile, and machine-dependent. Their crossovers
-(:func:`time_crossovers`) are interpolated between the measured sizes where the ordering flips.
+**Times** (:func:`measure_times`, :func:`measure_time_spread`) are measured: volatile, and machine-dependent.
+:func:`measure_time_spread` keeps every run after a warm-up, so that a median can be quoted with its spread.
+Crossovers of measured times (:func:`time_crossovers`) are interpolated between the measured sizes where the
+ordering flips; on a shared or busy machine they move from run to run, and the MAC crossovers are the ones to
+rely on.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -266,3 +270,71 @@ def measure_times(sides: Sequence[int], config: VTConfig = DEFAULT_CONFIG, batch
             costs[name] = best / batch
         points.append(SizeCost(side, side, costs))
     return points
+
+
+@dataclass(frozen=True)
+class TimedSize:
+    """Measured seconds per image of each block on one H×W map: every timed run (``runs[name]``, sorted) after the
+    warm-up, so that the spread is visible, with its median (the figure to quote) and its range."""
+
+    H: int
+    W: int
+    runs: dict[str, tuple[float, ...]]
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.runs[name])
+
+    def spread(self, name: str) -> tuple[float, float]:
+        """(fastest, slowest) run."""
+        return self.runs[name][0], self.runs[name][-1]
+
+    def relative_spread(self, name: str) -> float:
+        """(slowest − fastest) / median: 0.1 means the runs span 10% of the median."""
+        low, high = self.spread(name)
+        return (high - low) / self.median(name)
+
+    def medians(self) -> SizeCost:
+        """The medians as a :class:`SizeCost`, for :func:`vtlab.viz.scaling.cost_figure`."""
+        return SizeCost(self.H, self.W, {name: self.median(name) for name in self.runs})
+
+
+@torch.no_grad()
+def measure_time_spread(sides: Sequence[int], config: VTConfig = DEFAULT_CONFIG, repeats: int = 7, warmup: int = 2,
+                        threads: int | None = None, batch: int = 1, device: torch.device | str = "cpu",
+                        dynamic: bool = False) -> list[TimedSize]:
+    """Time a forward pass of each block on square maps of each side: ``warmup`` untimed runs (allocations,
+    oneDNN's kernel choice), then ``repeats`` timed runs, each on its own and synchronised on a GPU. The blocks
+    take turns run by run (conv, non-local, VT, conv, …), so that a slow spell on a shared machine lands on all
+    three rather than on one. ``threads`` fixes torch's CPU thread count while measuring (and restores it after).
+
+    Returns every run, so that the median and the spread can both be shown: a time quoted without its spread hides
+    how much another process on the machine moved it. Volatile: never compare these numbers exactly.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"expected repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+    device = torch.device(device)
+    blocks = {name: block.to(device) for name, block in scaling_blocks(config, dynamic).items()}
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        points = []
+        for side in sides:
+            inputs = {name: block_inputs(name, config, side, side, batch=batch, dynamic=dynamic, device=device)
+                      for name in blocks}
+            for _ in range(warmup):
+                for name, block in blocks.items():
+                    block(*inputs[name])
+            runs: dict[str, list[float]] = {name: [] for name in blocks}
+            for _ in range(repeats):
+                for name, block in blocks.items():
+                    sync()
+                    start = time.perf_counter()
+                    block(*inputs[name])
+                    sync()
+                    runs[name].append((time.perf_counter() - start) / batch)
+            points.append(TimedSize(side, side, {name: tuple(sorted(r)) for name, r in runs.items()}))
+        return points
+    finally:
+        torch.set_num_threads(previous_threads)

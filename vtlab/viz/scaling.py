@@ -20,6 +20,7 @@ from ..cost.scaling import (
     LABELS,
     Crossover,
     SizeCost,
+    TimedSize,
     mac_crossovers,
     mac_polynomials,
     mac_scaling,
@@ -94,3 +95,30 @@ def scaling_explorer(sides: Sequence[int], config: VTConfig = DEFAULT_CONFIG,
         return mac_figure(sides, config.replace(C=C, CT=CT, L=L))
 
     return FigureExplorer(draw, controls)
+
+
+def time_figure(points: Sequence[TimedSize], title: str = "") -> go.Figure:
+    """Measured time per block against the map's side (log–log): the median of the runs as a line, and the
+    fastest and slowest run as an error bar, so that the noise is drawn with the measurement. No crossovers are
+    marked: where two blocks' bars overlap, the data do not say which is faster (the MAC crossovers do).
+    Traces: one per block, named by :data:`~vtlab.cost.scaling.LABELS`."""
+    if not points:
+        raise ValueError("expected the times at one size at least")
+    scale, axis_title = UNITS["seconds"]
+    points = sorted(points, key=lambda p: p.H * p.W)
+    fig = go.Figure()
+    for name in (b for b in BLOCKS if b in points[0].runs):
+        medians = [significant(p.median(name) / scale) for p in points]
+        low = [significant((p.median(name) - p.spread(name)[0]) / scale) for p in points]
+        high = [significant((p.spread(name)[1] - p.median(name)) / scale) for p in points]
+        fig.add_trace(go.Scatter(
+            x=[p.H for p in points], y=medians, mode="lines+markers", name=LABELS[name],
+            line=dict(color=COLOURS[name]), error_y=dict(type="data", symmetric=False, array=high, arrayminus=low),
+            customdata=[[len(p.runs[name])] for p in points],
+            hovertemplate=f"{LABELS[name]}<br>%{{x}}x%{{x}}: median %{{y:.3g}} ms of %{{customdata[0]}} runs"
+                          "<extra></extra>"))
+    fig.update_xaxes(type="log", title="feature map side H = W (pixels)")
+    fig.update_yaxes(type="log", title=axis_title)
+    fig.update_layout(title=title, height=420, legend=dict(x=0.01, y=0.99),
+                      margin=dict(l=60, r=20, t=50, b=50))
+    return fig
