@@ -1,0 +1,34 @@
+"""Notebook helpers: exercise checks that do not give the answer away, widget captions that name the setting."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import torch
+
+from vtlab.viz import FigureExplorer
+from vtlab.viz.notebook import check_answers
+
+
+def test_check_answers_says_right_wrong_or_missing_without_the_value(capsys):
+    check_answers({"a": 24.5, "b": torch.tensor([1.0, 2.0]), "c": True, "e": 3.0},
+                  {"a": 24.5, "b": [1, 2], "c": True, "d": 7.0, "e": 3.5})
+    out = capsys.readouterr().out
+    assert out.splitlines() == ["a: right", "b: right", "c: right", "d: not answered yet",
+                                "e: not yet right: try again"]
+    assert "3.5" not in out and "7.0" not in out
+
+
+def test_check_answers_is_strict_about_bools_and_shapes(capsys):
+    check_answers({"c": 1, "b": [1, 2, 3]}, {"c": True, "b": [1, 2]})
+    assert capsys.readouterr().out.splitlines() == ["c: not yet right: try again", "b: not yet right: try again"]
+
+
+def test_explorer_caption_names_the_setting_and_the_default():
+    controls = {"n": widgets.IntSlider(value=1, min=0, max=3), "kind": widgets.Dropdown(options=[("bars", 0),
+                                                                                                ("lines", 1)])}
+    explorer = FigureExplorer(lambda n, kind: go.Figure(go.Scatter(y=[n, kind])), controls)
+    assert explorer.caption() == "The widget above in its default view: n = 1, kind = bars."
+    controls["kind"].value = 1
+    assert explorer.caption() == "The widget above at n = 1, kind = lines (its default view: n = 1, kind = bars)."
+    assert list(explorer.figure.data[0].y) == [1, 1]
