@@ -16,6 +16,13 @@
 # %% [markdown]
 # # 1. Visual tokens from the equations
 #
+# **You will learn** what each of the paper's five equations computes, with which shapes; how each line of an
+# equation becomes a line of vtlab's code, shown beside the equation and beside a literal transcription; why
+# a softmax over pixels (equation 1) and one over tokens (equation 4) behave so differently; and why a
+# transformer on 8 tokens is far cheaper than the same attention on every pixel (Section 3.2). **You need**
+# matrix products and the softmax; knowing what a ResNet feature map is helps. Nothing is trained here; the
+# notebook runs in well under a minute on a laptop CPU.
+#
 # A visual transformer turns a feature map into a handful of visual tokens, lets the tokens interact, and writes
 # the result back into the map. This notebook follows one feature map through equations (1) to (5) of the paper
 # (Section 3), one vtlab module per equation, and checks each step against `vtlab.vt.literal`, where every equation
@@ -32,6 +39,7 @@ import unicodedata
 import plotly.graph_objects as go
 import torch
 from einops import rearrange
+from IPython.display import Markdown, display
 from plotly.subplots import make_subplots
 
 import vtlab.viz
@@ -41,7 +49,9 @@ from vtlab.cost.scaling import DEFAULT_CONFIG, count_block_macs
 from vtlab.data import ShapesDataset
 from vtlab.data.shapes import SHAPES
 from vtlab.models import create_model
-from vtlab.vt import DynamicTokenizer, NonLocalBlock, Projector, StaticTokenizer, Transformer, literal
+from vtlab.viz import equation_beside_code
+from vtlab.viz.notebook import check_answers
+from vtlab.vt import DynamicTokenizer, NonLocalBlock, PositionEncoder, Projector, StaticTokenizer, Transformer, literal
 
 device = vtlab.viz.setup_notebook()
 FULL = torch.cuda.is_available()  # one small feature map: the notebook is the same with FULL
@@ -96,7 +106,18 @@ shape("X̄", X_bar, "(HW, C): one row per pixel")
 # $W_A \in \mathbb{R}^{L\times C}$ is a bank of $L$ point-wise filters: $\bar X W_A^T$ scores every pixel for every
 # token, and the softmax runs over the $HW$ pixels, so column $A[:, l]$ sums to 1 and token $l$ is a weighted
 # average of the pixels' values $\bar X W_V$. Since $A^T(\bar X W_V) = (A^T\bar X)W_V$, vtlab pools first and applies
-# $W_V \in \mathbb{R}^{C\times C_T}$ to $L$ rows instead of $HW$ (the cell prints both costs).
+# $W_V \in \mathbb{R}^{C\times C_T}$ to $L$ rows instead of $HW$ (the second cell below prints both costs).
+#
+# The code, read from vtlab's files as this cell runs: on the left what the models run (batched, with heads and
+# an optional scale; `_coefficients` is where the softmax over the pixels is), on the right the equation
+# transcribed for one image. The left side keeps $X$ channels-first, so it computes $A^T$, i.e.
+# $W_A \bar X^T$, of shape $(L, HW)$, and normalises its last axis: the same softmax over pixels.
+
+# %%
+equation_beside_code(
+    r"A = \mathrm{softmax}_{HW}\!\left(\bar X W_A^T\right), \qquad T = A^T (\bar X W_V)",
+    [StaticTokenizer.forward, StaticTokenizer.tokens, StaticTokenizer._coefficients], literal.eq1_static_tokens,
+    title="Equation (1): static tokenization")
 
 # %%
 CT, L = 2 * C, 8
@@ -126,17 +147,20 @@ print(f"MACs of W_V: pooled first L*C*CT = {L * C * CT:,}, per pixel HW*C*CT = {
 # %%
 relative = rearrange(A * H * W, "(y x) l -> l y x", y=H).numpy().round(3)
 print(f"HW * A ranges from {relative.min():.2f} to {relative.max():.2f} (1 = uniform average)")
-fig = make_subplots(rows=1, cols=L + 1, subplot_titles=["scene"] + [f"token {token}" for token in range(L)],
-                    horizontal_spacing=0.01)
+fig = make_subplots(rows=3, cols=3, subplot_titles=["scene"] + [f"token {token}" for token in range(L)],
+                    horizontal_spacing=0.03, vertical_spacing=0.06)
 fig.add_trace(go.Image(z=image.permute(1, 2, 0).numpy(), hoverinfo="skip"), row=1, col=1)
 for token in range(L):
     fig.add_trace(go.Heatmap(z=relative[token], coloraxis="coloraxis",
-                             hovertemplate="x %{x}, y %{y}: %{z} x uniform<extra></extra>"), row=1, col=token + 2)
+                             hovertemplate="x %{x}, y %{y}: %{z} x uniform<extra></extra>"),
+                  row=(token + 1) // 3 + 1, col=(token + 1) % 3 + 1)
 fig.update_xaxes(visible=False)
-for col in range(1, L + 2):  # square panels, rows from the top as in the image
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
-fig.update_layout(title="Equation (1): the token coefficients HW * A[:, l] on the 16x16 feature grid", height=250,
-                  width=1100, coloraxis=dict(colorscale="Viridis", cmid=1.0), margin=dict(l=10, r=10, t=70, b=10))
+for panel in range(1, L + 2):  # square panels, rows from the top as in the image
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=f"x{panel if panel > 1 else ''}",
+                     row=(panel - 1) // 3 + 1, col=(panel - 1) % 3 + 1)
+fig.update_layout(title="Equation (1): HW * A[:, l]<br>on the 16x16 feature grid", height=560, width=530,
+                  coloraxis=dict(colorscale="Viridis", cmid=1.0, colorbar=dict(thickness=12)),
+                  margin=dict(l=10, r=10, t=80, b=10))
 fig.show()
 
 # %% [markdown]
@@ -146,6 +170,9 @@ fig.show()
 # the $HW$ pixels); the projector, equation (4) below, normalises over the tokens (each pixel gets a distribution
 # over the $L$ tokens). The cell measures how spread out each is as an effective count, $\exp(\text{entropy})$:
 # out of $HW$ pixels for a token, out of $L$ tokens for a pixel. The figure shows both for token 0.
+#
+# *Predict before you run:* the scores come from random, untrained filters. Will a token spread its weight over
+# most of the 256 pixels, or pick out a few? Will a pixel split its weight evenly over the 8 tokens?
 
 # %%
 scores = X_bar @ W_A.T  # (HW, L)
@@ -160,14 +187,16 @@ print(f"softmax over the {H * W} pixels: sums over pixels = 1; effective pixels 
       + ", ".join(f"{v:.1f}" for v in effective_count(over_pixels, 0).tolist()))
 print(f"softmax over the {L} tokens: sums over tokens = 1; mean effective tokens per pixel: "
       f"{effective_count(over_tokens, 1).mean():.2f}")
-fig = make_subplots(rows=1, cols=2, subplot_titles=["over pixels (equation 1): A[:, 0]",
-                                                    "over tokens (as in equation 4): column 0"])
-for col, (values, bar_x) in enumerate(((over_pixels, 0.45), (over_tokens, 1.0)), start=1):
+fig = make_subplots(rows=1, cols=2, subplot_titles=["over pixels (eq. 1)", "over tokens (as eq. 4)"],
+                    horizontal_spacing=0.16)
+for col, (values, bar_x) in enumerate(((over_pixels, 0.42), (over_tokens, 1.0)), start=1):
     z = rearrange(values[:, 0], "(y x) -> y x", y=H).numpy().round(4)
-    fig.add_trace(go.Heatmap(z=z, colorscale="Viridis", colorbar=dict(x=bar_x, len=0.9)), row=1, col=col)
+    fig.add_trace(go.Heatmap(z=z, colorscale="Viridis", colorbar=dict(x=bar_x, len=0.8, thickness=10)),
+                  row=1, col=col)
 fig.update_yaxes(autorange="reversed", scaleanchor="x")
 fig.update_yaxes(autorange="reversed", scaleanchor="x2", row=1, col=2)
-fig.update_layout(title="The same scores for token 0, normalised two ways", height=380, width=820)
+fig.update_layout(title="Token 0's scores, normalised two ways", height=320, width=530,
+                  margin=dict(l=40, r=10, t=80, b=30))
 fig.show()
 
 # %% [markdown]
@@ -180,6 +209,11 @@ fig.show()
 # $W_{A\to P} \in \mathbb{R}^{\bar H\bar W\times C_p}$ compresses it into $C_p$ numbers, concatenated to the token's
 # channels before $W_V$: $T = [A^T\bar X \,\|\, P]\, W_V$ with $W_V \in \mathbb{R}^{(C + C_p)\times C_T}$.
 # Below, the tokenizer gets the same $W_A$ as above, so $A$ does not change.
+
+# %%
+equation_beside_code(
+    r"P = \mathrm{downsample}(A)^T W_{A\to P}", [PositionEncoder.forward, PositionEncoder.downsample],
+    literal.eq2_position_encoding, title="Equation (2): position encoding")
 
 # %%
 tokenizer_pe = StaticTokenizer(C, CT, L, heads=1, position_encoding=True, scaled=False).double()
@@ -209,6 +243,12 @@ for what, ours, reference in (
 # mixes the values of all $L$ tokens.
 
 # %%
+equation_beside_code(
+    r"T_{out} = T_{in} + \mathrm{softmax}\!\left((T_{in}K)(T_{in}Q)^T\right)(T_{in}V)\,F",
+    [Transformer.forward, Transformer.attention], literal.eq3_transformer,
+    title="Equation (3): the transformer over tokens")
+
+# %%
 transformer = Transformer(CT, heads=1, scaled=False).double()
 T_out = transformer(T_in)
 attention = transformer.attention(T_in)[0, 0]
@@ -236,6 +276,12 @@ fig.show()
 # adds a convex mix of the token values to its features.
 
 # %%
+equation_beside_code(
+    r"\bar X_{out} = \bar X_{in} + \mathrm{softmax}\!\left((\bar X_{in} Q_{T\to X})(T_{out} K_{T\to X})^T\right)"
+    r"(T_{out} V_{T\to X})", [Projector.forward, Projector._attention], literal.eq4_projector,
+    title="Equation (4): the projector")
+
+# %%
 projector = Projector(C, CT, heads=1, scaled=False).double()
 X_out = projector(X, T_out)
 pixel_attention = projector.attention(X, T_out)[0, 0]
@@ -258,6 +304,12 @@ print("every row of the attention sums to 1: "
 # The next block takes the previous tokens and map. Half the tokens, $T_{in,a}$, become the filters $W_A$ of
 # equation (1) through $W_{T\to W_A} \in \mathbb{R}^{C_T\times C}$: what the tokens found decides what to look
 # for next. The other half, $T_{in,b}$, is carried over, so each block renews $L/2$ tokens.
+
+# %%
+equation_beside_code(
+    r"W_A = T_{in,a} W_{T\to W_A}, \qquad T'_{in} = \mathrm{concat}_L\!\left(T_{in,b},\ "
+    r"\mathrm{tokenizer}(W_A, X_{in})\right)", DynamicTokenizer.forward, literal.eq5_dynamic_tokens,
+    title="Equation (5): dynamic tokenization")
 
 # %%
 dynamic = DynamicTokenizer(C, CT, L, heads=1, position_encoding=False, scaled=False).double()
@@ -295,6 +347,9 @@ print(f"attention entries: {H * W}x{H * W} = {(H * W) ** 2:,} on pixels, {L}x{L}
 # vtlab's modules at those sizes (`vtlab.cost.count_macs`, not the formula) beside the paper's numbers, and adds what
 # the paper does not count: a ResNet BasicBlock (two 3×3 convolutions) and a whole VT block (tokenizer, transformer
 # and projector, VT-ResNet-18's setting $C = 512$, $C_T = 1024$) on the same 7×7 map.
+#
+# *Predict before you run:* the paper's transformer works on 8 tokens, the non-local block on 49 pixels, about
+# six times as many rows. Is the non-local block then about six times dearer, or more?
 
 # %%
 print(section32_comparison().format())
@@ -342,3 +397,82 @@ print(f"  non-local on pixels (M MACs)          {s32['nonlocal_macs_m']:>5}   {n
 print(f"  ratio                                 {s32['nonlocal_macs_m'] / s32['transformer_macs_m']:>5.1f}"
       f"   {nonlocal_macs / transformer_macs:>6.2f}")
 print(f"  not in the paper: BasicBlock {conv_macs / 1e6:.1f} M, whole VT block {vt_macs / 1e6:.1f} M MACs")
+
+# %% [markdown]
+# ## Takeaways
+#
+# The paragraph below is written by the next cell, from the numbers this notebook computed.
+
+# %%
+spread_pixels = effective_count(over_pixels, 0)
+display(Markdown(
+    f"- **Each equation is a few lines of code, and the code is the equation.** All five vtlab modules agree with "
+    f"the literal transcription to within {TOLERANCE:.0e} in float64"
+    + (" (every check above passed)." if all(results.values()) else " except where a check above failed.")
+    + " The module's code differs from the literal form only in bookkeeping: a batch axis, heads, channels-first "
+    "layout and an optional scale.\n"
+    f"- **Tokens are weighted averages of pixels.** Equation (1) normalises over the {H * W} pixels, so each of the "
+    f"{L} tokens averages the map; with untrained filters the averages are broad (between "
+    f"{spread_pixels.min():.0f} and {spread_pixels.max():.0f} effective pixels of {H * W}). Normalised over the "
+    f"tokens instead, as the projector does, a pixel spreads over {effective_count(over_tokens, 1).mean():.1f} of "
+    f"{L} tokens.\n"
+    f"- **Dynamic tokenization renews half the tokens.** A later block keeps {L // 2} tokens and computes the "
+    f"filters of {L // 2} new ones from the others.\n"
+    f"- **Attention on tokens is cheap.** At {H32}x{H32} with C = {C32}, equation (3) on {L32} tokens costs "
+    f"{transformer_macs / 1e6:.1f} M MACs and on the {HW32} pixels {nonlocal_macs / 1e6:.1f} M, "
+    f"{nonlocal_macs / transformer_macs:.1f} times more (the paper: {s32['nonlocal_macs_m']} M against "
+    f"{s32['transformer_macs_m']} M). The number of rows grows {HW32 / L32:.1f}-fold, but the pixel attention also "
+    f"pays (HW)² products. A whole VT block, tokenizer and projector included, costs {vt_macs / 1e6:.1f} M MACs "
+    f"against {conv_macs / 1e6:.1f} M for a BasicBlock: the tokenizer and projector, which touch every pixel, are "
+    "most of it."))
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer into the variable each exercise names, then run the check cell at the end: it says whether
+# each answer is right without printing the expected value.
+#
+# 1. *Sharper or flatter?* Multiply the filters $W_A$ of equation (1) by 4. Predict whether the token maps get
+#    sharper or flatter, then compute the mean effective pixel count per token (as `effective_count` does above)
+#    and store it in `answer_1`.
+#
+#    <details><summary>Solution</summary>
+#
+#    ```python
+#    sharper = (X_bar @ (4 * W_A).T).softmax(dim=0)
+#    answer_1 = effective_count(sharper, 0).mean().item()
+#    print(answer_1, "against", effective_count(over_pixels, 0).mean().item())  # fewer pixels: sharper maps
+#    ```
+#    </details>
+#
+# 2. *Where should $W_V$ go?* vtlab applies $W_V$ after pooling. At VT-ResNet-18's stage 5 ($14\times14$ map,
+#    $C = 512$, $C_T = 1024$, $L = 8$), how many times fewer MACs does that cost than applying $W_V$ to every pixel?
+#    Store the ratio in `answer_2`.
+#
+#    <details><summary>Solution</summary>
+#
+#    ```python
+#    per_pixel, pooled = 14 * 14 * 512 * 1024, 8 * 512 * 1024
+#    answer_2 = per_pixel / pooled  # HW / L = 24.5
+#    ```
+#    </details>
+#
+# 3. *Does the transformer know the tokens' order?* Reverse the order of the tokens going into `transformer`.
+#    Are its outputs the original outputs in reversed order? Store `True` or `False` in `answer_3` (and think
+#    about what this means for equation (2)'s position encoding).
+#
+#    <details><summary>Solution</summary>
+#
+#    ```python
+#    reversed_out = transformer(T_in.flip(1))
+#    answer_3 = bool(torch.allclose(reversed_out, T_out.flip(1), atol=1e-12))
+#    # True: equation (3) treats the tokens as a set, so where a token came from must be in its channels (P)
+#    ```
+#    </details>
+
+# %%
+check_answers(globals(), {
+    "answer_1": effective_count((X_bar @ (4 * W_A).T).softmax(dim=0), 0).mean().item(),
+    "answer_2": (14 * 14) / 8,
+    "answer_3": bool(torch.allclose(transformer(T_in.flip(1)), T_out.flip(1), atol=1e-12)),
+}, rtol=1e-4)
