@@ -16,6 +16,12 @@
 # %% [markdown]
 # # 2. VT-ResNet: one stage of convolutions replaced by visual-transformer blocks
 #
+# **You will learn** how a VT-ResNet is put together from a ResNet (which stages it keeps, what replaces the
+# last one, with which shapes), how to count a model's cost stage by stage, and how far vtlab's counts agree
+# with the paper's Tables 1 and 2, and where the paper's own tables disagree with each other. **You need**
+# notebook 1 (the five equations) and a rough idea of a ResNet's stages. Nothing is trained; counting the
+# eight models takes about half a minute on a laptop CPU.
+#
 # Section 4.1 of the paper builds a classifier from a ResNet by keeping its stem and its first stages and
 # replacing the last stage with a few visual-transformer blocks (tokenizer → transformer → projector) that work
 # on $L$ tokens of $C_T$ channels instead of on pixels. This notebook builds the four VT-ResNets vtlab registers
@@ -31,7 +37,7 @@
 import time
 
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
 import vtlab.viz
 from vtlab.cost import paper
@@ -45,6 +51,7 @@ from vtlab.cost.report import (
     table2_ratios,
 )
 from vtlab.models import VT_CONFIGS, create_model, list_models
+from vtlab.viz.architecture import architecture_figure, model_layout
 from vtlab.viz.costs import (
     paper_stage5,
     short_name,
@@ -52,6 +59,7 @@ from vtlab.viz.costs import (
     table1_figure,
     table2_figure,
 )
+from vtlab.viz.notebook import check_answers
 
 device = vtlab.viz.setup_notebook()
 FULL = torch.cuda.is_available()  # True: also time a forward pass of every model on the GPU (batch 64)
@@ -66,8 +74,22 @@ print("registered classifiers:", ", ".join(n for n in list_models("*resnet*") if
 # 14×14 map. The ResNet's stage 5 (`layer4`) would halve that map to 7×7 and double its channels; the VT-ResNet
 # instead adapts the channels to $C$ with a point-wise convolution and runs its VT blocks on the 14×14 map. The
 # first block tokenizes statically, later ones dynamically, from the previous block's tokens. The head averages
-# the $L$ output tokens and classifies them. The cell below builds each pair, runs one zero image through the
-# ResNet's stages 1–4, hands their output to both stage 5s, and prints what each returns.
+# the $L$ output tokens and classifies them.
+#
+# The diagram below is drawn from `vt_resnet18` itself (`vtlab.viz.architecture`): one bar per stage in the order
+# data flows, its length the MACs counted on the module, its text the tensor the stage outputs, recorded by running
+# one 224×224 image through the model. *Predict before you run:* ResNet-18's stage 5 costs as much as each of its
+# stages 2–4 (about 0.4 G MACs). Which VT block will be the dearer, the first or the second, and why?
+
+# %%
+layout = model_layout("vt_resnet18")
+architecture_figure("vt_resnet18").show()
+
+# %% [markdown]
+# The first block is the dearer: it is the only one with a projector, which writes the tokens back into every
+# pixel of the 14×14 map; the last block has none (the head reads tokens only), and its dynamic tokenizer pools
+# only $L/2$ new tokens. The cell below builds each pair, runs one zero image through the ResNet's stages 1–4,
+# hands their output to both stage 5s, and prints what each returns.
 
 # %%
 models = {name: create_model(name).eval() for name in NAMES}
@@ -164,18 +186,18 @@ table2_figure(model_costs).show()
 # - *via Table 1*: the VT-ResNet's total minus the stages it shares with the ResNet and minus its classifier.
 #
 # If the tables were consistent with each other, both would give the same number. The widget shows one pair of
-# models at a time, MACs or parameters; below it, its default figure.
+# models at a time, MACs or parameters; below it, its default view, then the pair of 34-layer models.
 
 # %%
 explorer = stage_explorer(costs)
 display(explorer)
 
 # %%
-explorer.figure.show()
+explorer.show()
 
 # %%
 explorer.controls["depth"].value = "34"
-explorer.figure.show()
+explorer.show()
 
 # %%
 print(f"{'stage 5 of':>10} {'':>8} {'vtlab':>8} {'paper via Table 2':>18} {'paper via Table 1':>18}"
@@ -197,8 +219,10 @@ print(f"\nVT-R-50 and VT-R-101 have the same stage 5 (Table 5): vtlab counts the
 # %% [markdown]
 # ## Time (with `FULL`, on a GPU)
 #
-# MACs are not time. With `FULL` (a CUDA device), the next cell times a forward pass of each model at batch 64;
-# without, it only says so. Its output changes from run to run and is not compared when the notebook is tested.
+# MACs are not time. With `FULL` (a CUDA device), the next cell times a forward pass of each model at batch 64:
+# three warm-up passes, then ten timed ones, each synchronised; it prints the median and the range, so that the
+# spread is visible. Without a GPU it only says so. Its output changes from run to run and is not compared when
+# the notebook is tested.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -206,15 +230,19 @@ if FULL:
     batch = torch.randn(64, 3, 224, 224, device=device)
     for name in NAMES:
         model = models[name].to(device)
+        runs = []
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
             for _ in range(3):
                 model(batch)
-            torch.cuda.synchronize()
-            started = time.perf_counter()
             for _ in range(10):
+                torch.cuda.synchronize()
+                started = time.perf_counter()
                 model(batch)
-            torch.cuda.synchronize()
-        print(f"{short_name(name):>8}: {(time.perf_counter() - started) / 10 * 1e3:.1f} ms per batch of 64")
+                torch.cuda.synchronize()
+                runs.append(time.perf_counter() - started)
+        runs = sorted(runs)
+        print(f"{short_name(name):>8}: median {runs[5] * 1e3:.1f} ms per batch of 64 "
+              f"(10 runs, {runs[0] * 1e3:.1f} to {runs[-1] * 1e3:.1f} ms)")
 else:
     print("FULL is False: no timing (set FULL = True on a machine with a CUDA device)")
 
@@ -241,3 +269,79 @@ for depth in DEPTHS:
     ways, ours = implied[depth, "macs"], costs[f"vt_resnet{depth}"].macs["stage 5"]
     print(f"  VT-R-{depth:<3}: via Table 2 {ways['via Table 2'] / 1e6:.1f} M, "
           f"via Table 1 {ways['via Table 1'] / 1e6:.1f} M, vtlab {ours / 1e6:.1f} M")
+
+# %% [markdown]
+# ## Takeaways
+#
+# Written by the next cell from the counts above.
+
+# %%
+r18, vt18 = costs["resnet18"], costs["vt_resnet18"]
+blocks = [row for row in layout if "VT block" in row.label]
+r18_stage5_shape = model_layout("resnet18")[-2].output  # what R-18's layer4 hands to its head
+gaps = {d: 100 * (1 - costs[f"vt_resnet{d}"].macs["stage 5"] / implied[d, "macs"]["via Table 2"]) for d in DEPTHS}
+split = [d for d in DEPTHS if abs(implied[d, "macs"]["via Table 1"] / implied[d, "macs"]["via Table 2"] - 1) > 0.05]
+worst = max(abs(100 * (model_costs[f"vt_resnet{d}"].macs / 1e9 / paper.table1(f"vt_resnet{d}").macs_g - 1))
+            for d in DEPTHS)
+ratio18 = table2_ratios(model_costs["resnet18"], model_costs["vt_resnet18"])
+display(Markdown(
+    f"- **A VT-ResNet is a ResNet with its last stage swapped.** VT-R-18 keeps stages 1–4 of R-18 "
+    f"({sum(r18.macs[s] for s in ('stage 1', 'stage 2', 'stage 3', 'stage 4')) / 1e9:.2f} G MACs, the same in both) "
+    f"and replaces `layer4` ({r18.macs['stage 5'] / 1e6:.0f} M MACs on a 7×7 map) by {len(blocks)} VT blocks on "
+    f"the 14×14 map, which cost {vt18.macs['stage 5'] / 1e6:.0f} M MACs with the channel adapter: "
+    f"{ratio18['macs_stage5']:.1f} times less (the paper: {paper.TABLE2['resnet18']['macs_stage5']}x).\n"
+    f"- **The tokens are few and wide.** Each block hands on {blocks[0].tokens[0]} tokens of "
+    f"{blocks[0].tokens[1]} channels, instead of a {'×'.join(map(str, r18_stage5_shape))} map.\n"
+    f"- **Where the MACs go.** The first VT block ({blocks[0].macs / 1e6:.0f} M) costs "
+    f"{blocks[0].macs / blocks[1].macs:.1f} times the second ({blocks[1].macs / 1e6:.0f} M): only the first "
+    "projects its tokens back onto the pixels.\n"
+    f"- **vtlab's counts agree with Table 1** within {worst:.1f}% for the four VT-ResNets, and its ResNets within "
+    f"{max(baselines):.2f}%. Stage 5 alone is where they part: vtlab counts "
+    f"{min(gaps.values()):.0f}% to {max(gaps.values()):.0f}% fewer MACs than the paper implies via Table 2, and "
+    f"for {' and '.join(short_name(f'vt_resnet{d}') for d in split)} the paper's two routes differ by more than "
+    "5% from each other, so no count can match both of its tables there."))
+
+# %% [markdown]
+# ## Exercises
+#
+# Store each answer in the variable named, then run the check cell below.
+#
+# 1. How many MACs (in M) does VT-R-34's stage 5 cost at 224×224? Read it from `costs`, and store it in
+#    `answer_1`.
+#
+#    <details><summary>Solution</summary>
+#
+#    ```python
+#    answer_1 = costs["vt_resnet34"].macs["stage 5"] / 1e6
+#    ```
+#    </details>
+#
+# 2. *Predict, then count:* a VT-ResNet-18 fed 448×448 images has a 28×28 map in stage 5. By what factor do its
+#    stage-5 MACs grow against 224×224? (Four times the pixels; is it four times the MACs?) Store the factor in
+#    `answer_2`.
+#
+#    <details><summary>Solution</summary>
+#
+#    ```python
+#    answer_2 = stage_costs("vt_resnet18", 448).macs["stage 5"] / costs["vt_resnet18"].macs["stage 5"]
+#    print(answer_2)  # a little under 4: the transformer on 8 tokens does not grow with the map
+#    ```
+#    </details>
+#
+# 3. Without dynamic tokenization (`dynamic=False`, the -DT ablation of Table 3), every block tokenizes statically.
+#    Does VT-R-18's total MAC count go up or down, and by how many M? Store the change (new minus old, in M) in
+#    `answer_3`.
+#
+#    <details><summary>Solution</summary>
+#
+#    ```python
+#    answer_3 = (stage_costs("vt_resnet18", dynamic=False).macs["total"] - costs["vt_resnet18"].macs["total"]) / 1e6
+#    ```
+#    </details>
+
+# %%
+check_answers(globals(), {
+    "answer_1": costs["vt_resnet34"].macs["stage 5"] / 1e6,
+    "answer_2": stage_costs("vt_resnet18", 448).macs["stage 5"] / costs["vt_resnet18"].macs["stage 5"],
+    "answer_3": (stage_costs("vt_resnet18", dynamic=False).macs["total"] - costs["vt_resnet18"].macs["total"]) / 1e6,
+}, rtol=1e-3)
