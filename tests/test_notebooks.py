@@ -3,6 +3,7 @@ separately, by `pytest --nbval`, which pyproject.toml turns on for notebooks/)."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jupytext
@@ -36,3 +37,11 @@ def test_executed_and_uses_vtlab(source: Path):
     assert "setup_notebook(" in text, "each notebook starts with vtlab.viz.setup_notebook() (seeds, threads)"
     assert "FULL =" in text, "each notebook has a visible FULL switch for the full-size (GPU) configuration"
     assert "class " not in text and "nn.Module" not in text, "models live in vtlab, not in notebooks"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_ipynb_has_a_kernelspec(source: Path):
+    """JupyterLab opens a notebook without a kernelspec with no kernel chosen (a dialog, and Run All waits)."""
+    metadata = json.loads(source.with_suffix(".ipynb").read_text())["metadata"]
+    assert metadata.get("kernelspec", {}).get("name") == "python3", f"{source.stem}.ipynb: no python3 kernelspec"
+    assert metadata["kernelspec"].get("display_name") and metadata["kernelspec"].get("language") == "python"
