@@ -118,7 +118,7 @@ display(explorer)
 # %%
 explorer.controls["image"].value = 5
 explorer.controls["block"].value = 1
-explorer.figure.show()
+explorer.show()
 
 # %% [markdown]
 # ## Measured: are the tokens different, and do they look at the shapes?
