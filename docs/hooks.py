@@ -7,11 +7,14 @@
   (the notebooks' figures are ``Plotly.newPlot`` calls without plotly.js, see :mod:`vtlab.viz.render`) and
   MathJax 3 from the ``django-static-mathjax`` package (a plain copy of MathJax's files). Both are copied at
   build time, not committed. ``docs/overrides/main.html`` loads them in the ``<head>`` (plotly.js on the notebook
-  pages only).
+  pages, and on pages whose front matter says ``plotly: true``).
 - An API page names a package with ``<!-- api: vtlab.NAME -->``; the hook writes the mkdocstrings directives for
   what the package's ``__init__`` defines itself and for each of its modules, so that a module added later is
   documented without editing the page (rendering the package with ``show_submodules`` would show everything the
   ``__init__`` re-exports twice).
+- A Markdown page can hold a figure or a table that vtlab computes when the site is built,
+  ``<!-- figure: NAME -->`` or ``<!-- table: NAME -->`` on a line of its own (:func:`site_figure`,
+  :func:`site_table`): the concepts page's diagrams are drawn from the models, never stored as pictures.
 - On the notebook pages, what nbconvert would fetch from CDNs is removed: its MathJax 2 loader (the site's
   MathJax 3 typesets the notebooks' ``$...$`` too), its Mermaid loader and the ipywidgets renderer. A widget
   needs a running kernel, so its output is replaced by a short note; the notebooks show a figure of each widget
@@ -86,7 +89,43 @@ def api_directives(package: str) -> str:
     return "\n".join(blocks)
 
 
+# A figure or table computed by vtlab when the site is built (never a stored picture): <!-- figure: NAME -->.
+FIGURE_MARKER = re.compile(r"^<!-- (figure|table): ([\w-]+) -->$", re.M)
+
+
+def site_figure(name: str) -> str:
+    """The HTML of figure ``name``: a plotly ``<div>`` drawn by the plotly.js the page loads (``plotly: true`` in
+    the page's front matter), with a fixed id so that the built page is the same on every build."""
+    import plotly.io as pio
+
+    from vtlab.viz.architecture import architecture_figure, vt_vs_patch_figure
+
+    figures = {"vt-resnet18": lambda: architecture_figure("vt_resnet18"), "vt-vs-patches": vt_vs_patch_figure}
+    if name not in figures:
+        raise PluginError(f"unknown site figure {name!r}; expected one of {sorted(figures)}")
+    fig = figures[name]()
+    height = fig.layout.height or 450
+    html = pio.to_html(fig, include_plotlyjs=False, full_html=False, div_id=f"vtlab-site-{name}",
+                       default_width="100%", default_height=f"{height}px",
+                       config={"displaylogo": False, "responsive": True})
+    return f'<div class="vtlab-site-figure">{html}</div>'
+
+
+def site_table(name: str) -> str:
+    """A Markdown table computed by vtlab: ``vt-vs-patches`` (:func:`vtlab.viz.architecture.vt_vs_patch_tokens`)."""
+    from vtlab.viz.architecture import vt_vs_patch_tokens
+
+    if name != "vt-vs-patches":
+        raise PluginError(f"unknown site table {name!r}; expected 'vt-vs-patches'")
+    rows = vt_vs_patch_tokens()
+    lines = ["| at 224×224, counted by vtlab | VT (VT-ResNet-18, stage 5) | patch tokens (ViT-B/16 sizes) | ratio |",
+             "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {r.quantity} | {r.vt:,} | {r.patches:,} | {r.patches / r.vt:,.1f}x |" for r in rows]
+    return "\n".join(lines)
+
+
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    markdown = FIGURE_MARKER.sub(lambda m: site_figure(m[2]) if m[1] == "figure" else site_table(m[2]), markdown)
     return API_MARKER.sub(lambda match: api_directives(match[1]), markdown)
 
 

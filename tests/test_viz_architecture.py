@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from vtlab.cost.report import stage_costs
-from vtlab.viz.architecture import KIND_COLOURS, architecture_figure, model_layout
+from vtlab.viz.architecture import (
+    KIND_COLOURS,
+    architecture_figure,
+    model_layout,
+    vt_vs_patch_figure,
+    vt_vs_patch_tokens,
+)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "vt_resnet18"])
@@ -33,3 +39,13 @@ def test_figure_has_one_bar_per_stage_and_fits_the_site():
     assert [t.name for t in fig.data] == list(KIND_COLOURS)
     assert sum(len(t.y) for t in fig.data) == len(model_layout("vt_resnet18", 64))
     assert fig.layout.width <= 530
+
+
+def test_vt_against_patch_tokens_counts():
+    rows = {r.quantity: r for r in vt_vs_patch_tokens()}
+    assert (rows["tokens per image"].vt, rows["tokens per image"].patches) == (8, 196)
+    assert rows["attention entries per layer and head"].patches == 196**2
+    assert rows["MACs to make the tokens"].patches == 196 * (16 * 16 * 3) * 768  # a strided conv: one per patch
+    assert rows["MACs of one equation-(3) layer"].vt < rows["MACs of one equation-(3) layer"].patches
+    assert [t.name for t in vt_vs_patch_figure(list(rows.values())).data] == [
+        "VT: VT-ResNet-18, stage 5", "patch tokens (ViT-B/16 sizes)"]

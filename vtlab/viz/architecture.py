@@ -17,8 +17,10 @@ import plotly.graph_objects as go
 import torch
 from torch import nn
 
+from ..cost import count_macs
 from ..cost.report import stage_costs
-from ..models import create_model
+from ..models import VT_CONFIGS, create_model
+from ..vt import Transformer
 from .costs import short_name
 from .render import significant
 
@@ -135,4 +137,55 @@ def architecture_figure(name: str, input_size: int = 224, title: str | None = No
     fig.update_layout(title=dict(text=title, font_size=13), width=530, height=110 + 34 * len(rows),
                       barmode="overlay", legend=dict(orientation="h", x=0, y=-0.18 - 2.0 / len(rows)),
                       margin=dict(l=10, r=10, t=50, b=90))
+    return fig
+
+
+@dataclass(frozen=True)
+class TokenComparison:
+    """One quantity for VT's tokens and for patch tokens (ViT's kind), both counted by vtlab."""
+
+    quantity: str
+    vt: int
+    patches: int
+
+
+def vt_vs_patch_tokens(image_size: int = 224, patch: int = 16, width: int = 768,
+                       heads: int = 12) -> list[TokenComparison]:
+    """VT-ResNet-18's tokens against patch tokens of a ViT-style model on the same image, counted by vtlab.
+
+    VT's side: the first block of VT-ResNet-18's stage 5 (Table 5: L = 8 tokens of CT = 1024 channels, pooled
+    from the 14×14 map that four convolution stages made), its tokenizer and transformer as
+    :func:`~vtlab.cost.report.stage_costs` counts them. The patch side, with ViT-B/16's sizes by default: one
+    token per ``patch``×``patch`` patch of the image ((224/16)² = 196), made by a strided convolution of the
+    pixels to ``width`` channels, and equation (3) over those tokens (vtlab's :class:`~vtlab.vt.Transformer`
+    with ``heads`` heads: the attention and its weights, not ViT's MLP or norms, which would add more)."""
+    config = VT_CONFIGS["vt_resnet18"]
+    costs = stage_costs("vt_resnet18", image_size)
+    n = (image_size // patch) ** 2
+    embed = count_macs(nn.Conv2d(3, width, patch, stride=patch, bias=False), image_size)
+    layer = count_macs(Transformer(width, heads=heads), inputs=torch.zeros(1, n, width))
+    return [
+        TokenComparison("tokens per image", config.L, n),
+        TokenComparison("channels per token", config.CT, width),
+        TokenComparison("attention entries per layer and head", config.L**2, n**2),
+        TokenComparison("MACs to make the tokens", costs.stage5_macs["block 0 tokenizer"], embed),
+        TokenComparison("MACs of one equation-(3) layer", costs.stage5_macs["block 0 transformer"], layer),
+    ]
+
+
+def vt_vs_patch_figure(rows: Sequence[TokenComparison] | None = None) -> go.Figure:
+    """:func:`vt_vs_patch_tokens` as grouped bars on a log axis (the quantities span six orders of magnitude)."""
+    rows = list(rows) if rows is not None else vt_vs_patch_tokens()
+    fig = go.Figure()
+    for name, colour, values in (("VT: VT-ResNet-18, stage 5", KIND_COLOURS["visual transformer"],
+                                  [r.vt for r in rows]),
+                                 ("patch tokens (ViT-B/16 sizes)", "#2ca02c", [r.patches for r in rows])):
+        fig.add_trace(go.Bar(x=[r.quantity for r in rows], y=values, name=name, marker_color=colour,
+                             text=[f"{v:,}" for v in values], textposition="outside", cliponaxis=False,
+                             textfont_size=10, hovertemplate="%{x}: %{y:,}<extra>" + name + "</extra>"))
+    fig.update_yaxes(type="log", title="count (log scale)", range=[0, 10.5])
+    fig.update_xaxes(tickfont_size=10)
+    fig.update_layout(title=dict(text="VT's tokens and patch tokens at 224×224, counted by vtlab", font_size=13),
+                      barmode="group", height=440, legend=dict(orientation="h", x=0, y=1.1),
+                      margin=dict(l=60, r=10, t=80, b=110))
     return fig
