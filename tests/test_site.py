@@ -119,7 +119,8 @@ def wait_for(driver, script: str) -> bool:
 # What a page shows once loaded: plotly figures drawn, math typeset, what MathJax failed on, what was fetched.
 PAGE_STATE = """
     const figures = Array.from(document.querySelectorAll('.plotly-graph-div'));
-    const prose = Array.from(document.querySelectorAll('.jp-MarkdownOutput, .arithmatex')).map(e => {
+    const markdown = '.jp-MarkdownOutput, .jp-RenderedMarkdown, .arithmatex';
+    const prose = Array.from(document.querySelectorAll(markdown)).map(e => {
       const text = e.cloneNode(true);  // the text a reader sees, less code and typeset math
       text.querySelectorAll('code, pre, mjx-container').forEach(c => c.remove());
       return text.textContent;
@@ -131,7 +132,8 @@ PAGE_STATE = """
     return {
       divs: figures.length,
       drawn: figures.filter(d => d.querySelector('.main-svg')).length,
-      math: document.querySelectorAll('.jp-MarkdownOutput mjx-container, .arithmatex mjx-container').length,
+      math: document.querySelectorAll('.jp-MarkdownOutput mjx-container, .jp-RenderedMarkdown mjx-container, '
+                                      + '.arithmatex mjx-container').length,
       untypeset: prose.filter(t => /\\$[^$\\n]+\\$|\\\\\\(|\\\\\\[/.test(t)).length,
       mathErrors: texErrors.concat(undefinedMacros),
       resources: performance.getEntriesByType('resource').map(r => r.name),
@@ -166,6 +168,47 @@ def test_tutorial_page_renders_figures_and_math(browser, server: str, name: str)
 
 
 @NEEDS_BROWSER
-@pytest.mark.parametrize("page", ["", "concepts/"])
-def test_page_renders_math(browser, server: str, page: str):
-    check_page(browser, server, page, figures=0, math=True)
+@pytest.mark.parametrize(("page", "figures"), [("", 0), ("concepts/", 2)])
+def test_page_renders_math(browser, server: str, page: str, figures: int):
+    check_page(browser, server, page, figures=figures, math=True)
+
+
+# How far the page and each figure reach past the visible width (0: no sideways scroll); per figure, how many of its
+# title, subplot titles and legend entries run past its edge, and how many titles overlap another.
+OVERFLOW = """
+    const page = document.documentElement.scrollWidth - document.documentElement.clientWidth;
+    const figures = Array.from(document.querySelectorAll('.js-plotly-plot')).map(plot => {
+      const box = plot.getBoundingClientRect();
+      const texts = Array.from(plot.querySelectorAll('.gtitle, .annotation-text, .legendtext'))
+        .map(t => t.getBoundingClientRect())
+        .filter(r => r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1));
+      const titles = Array.from(plot.querySelectorAll('.gtitle, .annotation-text')).map(t => t.getBoundingClientRect())
+        .filter(r => r.width > 0);
+      const overlapping = titles.filter((a, i) => titles.some((b, j) => j > i && a.left < b.right - 1
+        && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1)).length;
+      const parent = plot.parentElement.getBoundingClientRect();
+      return {id: plot.id, over: Math.round(box.right - parent.right), cut: texts.length, overlapping: overlapping};
+    });
+    return {page: page, figures: figures};
+"""
+
+
+@NEEDS_BROWSER
+@pytest.mark.parametrize("page", ["notebooks/01_equations/", "notebooks/02_vt_resnet/", "notebooks/04_token_maps/",
+                                  "notebooks/07_scaling/", "concepts/"])
+def test_no_sideways_scroll_or_cut_titles_at_1000px(browser, server: str, page: str):
+    """At a 1000-px window no page scrolls sideways, no figure is wider than its column, no title is cut."""
+    browser.set_window_size(1000, 1000)
+    try:
+        open_page(browser, server + page)
+        wait_for(browser, "return document.querySelectorAll('.js-plotly-plot .main-svg').length > 0;")
+        state = browser.execute_script(OVERFLOW)
+    finally:
+        browser.set_window_size(1280, 1000)
+    assert state["page"] <= 0, f"{page}: the page scrolls sideways by {state['page']} px at 1000 px"
+    wide = [f for f in state["figures"] if f["over"] > 1]
+    assert not wide, f"{page}: figures wider than their column at 1000 px: {wide}"
+    cut = [f for f in state["figures"] if f["cut"]]
+    assert not cut, f"{page}: figures whose titles or legend run past their edge: {cut}"
+    overlapping = [f for f in state["figures"] if f["overlapping"]]
+    assert not overlapping, f"{page}: figures with overlapping titles: {overlapping}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import html
 import importlib
+import json
 import re
 import sys
 from pathlib import Path
@@ -87,3 +88,18 @@ def test_rejects_what_it_cannot_show():
         equation_code_markdown("$x$", [Transformer.forward], [literal.eq3_transformer])
     with pytest.raises(ValueError, match="at least one"):
         equation_code_markdown("x", [], [literal.eq3_transformer])
+
+
+def test_notebook_01_shows_the_current_source_of_each_equation():
+    """The executed notebook 01 stores what equation_beside_code showed when it ran: it must still be the code
+    (re-execute the notebook after changing a module of vtlab.vt)."""
+    notebook = json.loads((ROOT / "notebooks" / "01_equations.ipynb").read_text())
+    shown = ["".join(output["data"]["text/markdown"]) for cell in notebook["cells"] if cell["cell_type"] == "code"
+             for output in cell["outputs"] if "<pre" in "".join(output.get("data", {}).get("text/markdown", ""))]
+    assert len(shown) == 5, "notebook 01 shows equations (1)-(5) beside their code"
+    for markdown in shown:
+        names = re.findall(r"<code>([\w.]+)</code> &middot; (vtlab/vt/\w+\.py), lines (\d+)–\d+", markdown)
+        assert len(names) == len(shown_code(markdown))
+        for (name, path, first), code in zip(names, shown_code(markdown), strict=True):
+            line, text = file_source(ROOT / path, name)
+            assert (int(first), code) == (line, text.rstrip("\n")), f"notebook 01 shows an old {name}: re-execute it"

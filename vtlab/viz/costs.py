@@ -109,8 +109,9 @@ def table2_figure(costs: Mapping[str, ModelCost]) -> go.Figure:
     if not depths:
         raise ValueError("expected the costs of at least one pair resnetD, vt_resnetD")
     ours = {d: table2_ratios(costs[f"resnet{d}"], costs[f"vt_resnet{d}"]) for d in depths}
-    fig = make_subplots(rows=2, cols=2, subplot_titles=[f"{label} (baseline / VT)" for label in TABLE2_KEYS.values()],
-                        vertical_spacing=0.14)
+    # two-line titles: side by side on one line each, they overlap in the site's column at a 1000-px window
+    fig = make_subplots(rows=2, cols=2, vertical_spacing=0.16,
+                        subplot_titles=[f"{label}<br>(baseline / VT)" for label in TABLE2_KEYS.values()])
     labels = [f"R-{d}" for d in depths]
     for i, key in enumerate(TABLE2_KEYS):
         row, col = divmod(i, 2)
@@ -118,7 +119,7 @@ def table2_figure(costs: Mapping[str, ModelCost]) -> go.Figure:
                                  [round(ours[d][key], 2) for d in depths], "Table 2", row=row + 1, col=col + 1,
                                  legend=i == 0, hover=False)
     fig.add_hline(y=1, line=dict(color="black", width=1, dash="dot"))
-    fig.update_layout(barmode="group", height=560, margin=dict(l=50, r=20, t=50, b=40))
+    fig.update_layout(barmode="group", height=580, margin=dict(l=50, r=20, t=60, b=40))
     return fig
 
 
