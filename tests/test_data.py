@@ -138,3 +138,23 @@ def test_image_folder_errors_name_the_folder_or_file(tmp_path):
 def test_unknown_data_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown data 'imagenet'; expected 'shapes', .*'digits'"):
         create_dataset("imagenet")
+
+
+def test_a_length_keeps_a_seeded_sample_of_any_dataset(tmp_path):
+    """--train-size / --val-size apply to every dataset: a seeded sample, not the first classes of a folder."""
+    full = create_dataset("digits", "train")
+    part = create_dataset("digits", "train", length=100)
+    assert len(part) == 100 and part.classes == full.classes and part.num_classes == 10
+    again, other = create_dataset("digits", "train", length=100), create_dataset("digits", "train", length=100, seed=1)
+    assert part.indices == again.indices != other.indices
+    assert part.indices == sorted(part.indices) and len(set(part.indices)) == 100
+    image, label = part[0]
+    assert torch.equal(image, full[part.indices[0]][0]) and label == full[part.indices[0]][1]
+    assert len({int(part[i][1]) for i in range(len(part))}) == 10  # a sample, so every digit is in it
+    for name in ("a", "b"):  # a folder sorted by class: the first 4 images would all be class "a"
+        for i in range(6):
+            (tmp_path / "train" / name).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (8, 8)).save(tmp_path / "train" / name / f"{i}.png")
+    assert {part[1] for part in (create_dataset(str(tmp_path), "train", length=4)[i] for i in range(4))} == {0, 1}
+    with pytest.raises(ValueError, match="at most the dataset's 12 items, got 13"):
+        create_dataset(str(tmp_path), "train", length=13)

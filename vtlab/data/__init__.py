@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
 from .._checks import check_positive
@@ -92,7 +92,9 @@ def create_dataset(data: str, split: str = "train", image_size: int | None = Non
                    seed: int = 0, download: bool = False, length: int | None = None) -> Dataset:
     """A classification dataset with its transform; it has ``num_classes`` and ``classes`` attributes.
 
-    ``length`` limits the embedded ``shapes`` dataset's size; ``download`` lets CIFAR fetch its archive.
+    ``length`` limits the dataset's size: ``shapes`` renders that many scenes; the others keep ``length`` items
+    drawn without replacement by a generator seeded with ``seed`` (the same items on every machine, and not
+    just the first classes of a folder sorted by class). ``download`` lets CIFAR fetch its archive.
     """
     spec = parse_data(data)
     transform = classification_transform(spec, split == "train", image_size, augment)
@@ -100,10 +102,25 @@ def create_dataset(data: str, split: str = "train", image_size: int | None = Non
         return ShapesDataset(split, size=spec.image_size, length=length, seed=seed, transform=transform,
                              task="pair" if spec.kind == "shapes-pairs" else "largest")
     if spec.kind == "digits":
-        return DigitsDataset(split, size=spec.image_size, seed=seed, transform=transform)
-    if spec.kind in ("cifar10", "cifar100"):
-        return CIFARDataset(spec.root, spec.kind, split, download=download, transform=transform)
-    return ImageFolderDataset(spec.root, split, transform=transform)
+        dataset = DigitsDataset(split, size=spec.image_size, seed=seed, transform=transform)
+    elif spec.kind in ("cifar10", "cifar100"):
+        dataset = CIFARDataset(spec.root, spec.kind, split, download=download, transform=transform)
+    else:
+        dataset = ImageFolderDataset(spec.root, split, transform=transform)
+    return dataset if length is None else ClassSubset(dataset, length, seed)
+
+
+class ClassSubset(Subset):
+    """``length`` items of a classification dataset, drawn without replacement by a generator seeded with
+    ``seed``, in their original order; it keeps the dataset's ``classes`` and ``num_classes``."""
+
+    def __init__(self, dataset: Dataset, length: int, seed: int = 0):
+        check_positive(length=length)
+        if length > len(dataset):
+            raise ValueError(f"expected a length of at most the dataset's {len(dataset)} items, got {length}")
+        chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:length]
+        super().__init__(dataset, chosen.sort().values.tolist())
+        self.classes, self.num_classes = dataset.classes, dataset.num_classes
 
 
 def check_same_classes(train: Sequence[str], val: Sequence[str], data: str = "the data") -> None:
@@ -122,7 +139,7 @@ def check_same_classes(train: Sequence[str], val: Sequence[str], data: str = "th
 
 
 __all__ = ["AUGMENTS", "COCO_STUFF_CLASSES", "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD", "LIP_CLASSES", "SHAPES",
-           "CIFARDataset", "COCOStuffDataset", "DataSpec", "DigitsDataset", "ImageFolderDataset", "LIPDataset",
-           "PairedHorizontalFlip", "SegmentationFolderDataset", "SegmentationTransform", "ShapesDataset",
+           "CIFARDataset", "COCOStuffDataset", "ClassSubset", "DataSpec", "DigitsDataset", "ImageFolderDataset",
+           "LIPDataset", "PairedHorizontalFlip", "SegmentationFolderDataset", "SegmentationTransform", "ShapesDataset",
            "ShapesSegmentationDataset", "check_same_classes", "classification_transform", "create_dataset",
            "create_segmentation_dataset", "parse_data", "segmentation_transform"]
