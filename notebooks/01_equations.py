@@ -158,9 +158,9 @@ fig.update_xaxes(visible=False)
 for panel in range(1, L + 2):  # square panels, rows from the top as in the image
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=f"x{panel if panel > 1 else ''}",
                      row=(panel - 1) // 3 + 1, col=(panel - 1) % 3 + 1)
-fig.update_layout(title="Equation (1): HW * A[:, l]<br>on the 16x16 feature grid", height=560, width=530,
+fig.update_layout(title="Equation (1): HW * A[:, l], 16x16 grid", height=560, width=530,
                   coloraxis=dict(colorscale="Viridis", cmid=1.0, colorbar=dict(thickness=12)),
-                  margin=dict(l=10, r=10, t=80, b=10))
+                  margin=dict(l=10, r=10, t=70, b=10))
 fig.show()
 
 # %% [markdown]
@@ -262,7 +262,8 @@ print(f"every row of the attention sums to 1: {bool(torch.allclose(attention.sum
 fig = go.Figure(go.Heatmap(z=attention.numpy().round(3), colorscale="Blues", zmin=0, zmax=1,
                            x=[f"token {j}" for j in range(L)], y=[f"token {i}" for i in range(L)]))
 fig.update_yaxes(autorange="reversed")
-fig.update_layout(title="Equation (3): row i is how token i mixes the L tokens' values", height=420, width=520)
+fig.update_layout(title="Equation (3): row i is how token i<br>mixes the L tokens' values", height=440, width=520,
+                  margin=dict(t=80))
 fig.show()
 
 # %% [markdown]
