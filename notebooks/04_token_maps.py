@@ -116,8 +116,7 @@ explorer = token_explorer(images[:24], [A[:24] for A in maps], [m[:24] for m in 
 display(explorer)
 
 # %%
-explorer.controls["image"].value = 5
-explorer.controls["block"].value = 1
+explorer.set(image=5, block=1)
 explorer.show()
 
 # %% [markdown]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
+import pytest
 import torch
 
 from vtlab.viz import FigureExplorer
@@ -32,3 +33,18 @@ def test_explorer_caption_names_the_setting_and_the_default():
     controls["kind"].value = 1
     assert explorer.caption() == "The widget above at n = 1, kind = lines (its default view: n = 1, kind = bars)."
     assert list(explorer.figure.data[0].y) == [1, 1]
+
+
+def test_explorer_set_changes_several_controls_with_one_redraw():
+    drawn = []
+
+    def draw(n: int, kind: int) -> go.Figure:
+        drawn.append((n, kind))
+        return go.Figure(go.Scatter(y=[n, kind]))
+
+    controls = {"n": widgets.IntSlider(value=1, min=0, max=3), "kind": widgets.Dropdown(options=[0, 1])}
+    explorer = FigureExplorer(draw, controls)
+    explorer.set(n=3, kind=1)
+    assert drawn == [(1, 0), (3, 1)] and list(explorer.figure.data[0].y) == [3, 1]
+    with pytest.raises(ValueError, match="unknown controls"):
+        explorer.set(colour=2)

@@ -49,6 +49,20 @@ class FigureExplorer(widgets.VBox):
             return f"The widget above in its default view: {named(current)}."
         return f"The widget above at {named(current)} (its default view: {named(self.defaults)})."
 
+    def set(self, **values: object) -> None:
+        """Set several controls and redraw once: set one by one, each change would redraw (and send a figure to the
+        front end) for a setting nobody asked to see."""
+        unknown = set(values) - set(self.controls)
+        if unknown:
+            raise ValueError(f"unknown controls {sorted(unknown)}; expected some of {sorted(self.controls)}")
+        self._held = True
+        try:
+            for name, value in values.items():
+                self.controls[name].value = value
+        finally:
+            self._held = False
+        self._redraw()
+
     def show(self) -> None:
         """Display the figure for the current settings under a caption naming them (:meth:`caption`): the view
         a reader without a kernel (the executed notebook, the tutorial site) sees of the widget."""
@@ -56,6 +70,8 @@ class FigureExplorer(widgets.VBox):
         self.figure.show()
 
     def _redraw(self, change: dict | None = None) -> None:
+        if getattr(self, "_held", False):  # inside set(): one redraw at its end
+            return
         self.figure = self.draw(**self.values)
         # Set as the Output widget's state rather than display()ed into it: a state change reaches the front end
         # without printing anything into the notebook cell that happened to change a control.
