@@ -1,4 +1,4 @@
-"""Regenerate the seeded studies the notebooks read (``notebooks/data/study-*.json``), resumably.
+"""Regenerate the seeded studies that ship with vtlab (``vtlab/assets/studies/study-*.json``), resumably.
 
     python scripts/make_studies.py                      # every study; each file is rewritten after every run
     python scripts/make_studies.py --only shapes digits # some of them
@@ -13,7 +13,7 @@ missing. Every run records its device, its wall time and its epochs.
 |--------------|------------------------------------------------------------------------|------|
 | shapes       | vt_resnet_mini, -TF, -PE, -DT, resnet_mini on ``shapes`` (largest shape) | 5x5  |
 | digits       | the same on scikit-learn's digits                                      | 5x5  |
-| pairs        | the same on ``shapes-pairs`` (the label is the pair of two shapes' types) | 5x5  |
+| pairs        | vt_resnet_mini, resnet_mini on ``shapes-pairs`` (the pair of two shapes' types) | 2x5  |
 | segmentation | vt_fpn_resnet_mini against fpn_resnet_mini on ``shapes`` masks (mIoU)    | 2x3  |
 """
 
@@ -22,16 +22,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vtlab.train.ablation import STUDIES, AblationSettings, run_ablations, save_ablations
-
-DATA = Path(__file__).resolve().parents[1] / "notebooks" / "data"
+from vtlab.train.ablation import STUDIES, STUDY_DIR, AblationSettings, run_ablations, save_ablations
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", choices=list(STUDIES), default=list(STUDIES))
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    parser.add_argument("--out", type=Path, default=DATA, help="folder of the study-NAME.json files")
+    parser.add_argument("--out", type=Path, default=STUDY_DIR, help="folder of the study-NAME.json files "
+                        "(default: the copies vtlab ships and reads, vtlab/assets/studies)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="train only these seeds (two processes with different seeds can share a study)")
     parser.add_argument("--variants", nargs="+", default=None, type=lambda name: name if name in ("baseline", "base")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 from functools import cache
-from pathlib import Path
 
 import pytest
 
@@ -16,10 +15,13 @@ from vtlab.cost.report import STAGES, model_cost, paper_deltas, stage_costs
 from vtlab.models import create_model
 from vtlab.train.ablation import (
     STUDIES,
+    STUDY_DIR,
     AblationSettings,
     AblationSummary,
     check_ablations,
+    direction,
     load_ablations,
+    load_study,
     run_ablations,
     save_ablations,
     summarize_ablations,
@@ -41,8 +43,6 @@ from vtlab.viz.costs import (
     table1_figure,
     table2_figure,
 )
-
-CACHE = Path(__file__).resolve().parents[1] / "notebooks" / "data" / "study-shapes.json"
 
 
 @cache
@@ -211,6 +211,8 @@ def test_summaries_pair_runs_by_seed():
     assert summaries["base"].spread == pytest.approx(10.0)
     assert summaries["base"].std == pytest.approx(7.0710678) and tf.delta_std == pytest.approx(8.4852814)
     assert summaries["base"].late_gain == pytest.approx((40.0, 50.0))  # the last epoch of two added it all
+    assert direction(tf.delta) == "higher on 1 of 2 seeds: no consistent difference"
+    assert direction((1.0, 0.5)) == "higher on all 2 seeds" and direction((-1.0,)) == "lower on all 1 seeds"
 
     fig = table3_figure("vt_resnet34", summaries)
     ours = fig.data[5]
@@ -245,8 +247,7 @@ def skeleton(value):
 
 
 def test_the_cached_results_have_the_format_run_ablations_writes(tmp_path):
-    assert CACHE.exists(), f"{CACHE} is missing: run `python scripts/make_studies.py --only shapes`"
-    cached = load_ablations(CACHE)
+    cached = load_study("shapes")  # complete, checked, and made with the settings STUDIES holds now
     settings = AblationSettings.from_dict(cached["settings"])
     assert settings == STUDIES["shapes"] and len(settings.seeds) >= 5
     tiny = AblationSettings(epochs=1, train_size=64, val_size=64, seeds=(0,), variants=("baseline", "base"),
@@ -256,15 +257,37 @@ def test_the_cached_results_have_the_format_run_ablations_writes(tmp_path):
     assert written == fresh
     assert skeleton(written) == {**skeleton(cached), "variants": {v: skeleton(cached["variants"][v])
                                                                   for v in tiny.variants}}
-    # the cache is what the settings it records produce: every variant and seed, one value per epoch
+
+
+@pytest.mark.parametrize("name", list(STUDIES))
+def test_every_shipped_study_is_complete_and_counted_by_vtlab(name):
+    cached = load_study(name)
+    settings = AblationSettings.from_dict(cached["settings"])
+    assert len(settings.seeds) >= (3 if settings.task == "segment" else 5)
+    # every variant and seed once, one value per epoch, and the budget and device of every run recorded
     assert sorted((r["variant"], r["seed"]) for r in cached["runs"]) == sorted(
         (v, s) for v in settings.variants for s in settings.seeds)
-    assert all(len(r["val_acc"]) == settings.epochs for r in cached["runs"])
-    # its model costs are vtlab's counts
-    for variant in settings.variants:
+    assert all(len(r["val_acc"]) == r["epochs"] == settings.epochs and r["seconds"] > 0 and r["device"]
+               for r in cached["runs"])
+    for variant in settings.variants:  # its model costs are vtlab's counts
         assert cached["variants"][variant] == variant_cost(settings, variant, cached["validation"]["classes"])
     summaries = summarize_ablations(cached)
     assert all(isinstance(s, AblationSummary) and math.isfinite(s.mean_delta) for s in summaries.values())
+
+
+def test_a_stale_study_is_refused_naming_what_changed(tmp_path):
+    stale = json.loads((STUDY_DIR / "study-digits.json").read_text())
+    stale["settings"]["epochs"] += 1
+    for run in stale["runs"]:
+        for key in ("train_loss", "val_loss", "val_acc"):
+            run[key].append(run[key][-1])
+    (tmp_path / "study-digits.json").write_text(json.dumps(stale))
+    with pytest.raises(ValueError, match=r"other settings.*epochs: 41 \(now 40\).*--only digits"):
+        load_study("digits", tmp_path)
+    with pytest.raises(FileNotFoundError, match="make_studies.py --only shapes"):
+        load_study("shapes", tmp_path)
+    with pytest.raises(ValueError, match="unknown study"):
+        load_study("imagenet")
 
 
 def test_a_study_resumes_and_shares_its_file_between_processes(tmp_path, monkeypatch):

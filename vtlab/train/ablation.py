@@ -39,7 +39,7 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -52,6 +52,8 @@ from .engine import TrainConfig, create_data, train
 from .recipes import get_recipe
 
 FORMAT = 2
+# Where the studies that ship with vtlab live (study-NAME.json; scripts/make_studies.py writes them).
+STUDY_DIR = Path(__file__).resolve().parents[1] / "assets" / "studies"
 BASELINE = "baseline"
 # The VT variants trained: the base model and Table 3's ablations, by the vtlab switches each turns off; and the
 # convolutional baseline, "baseline", which is another model (AblationSettings.baseline).
@@ -63,8 +65,9 @@ TOKEN_KEYS = ("cosine", "effective_tokens", "peak", "lift", "on_objects")
 @dataclass(frozen=True)
 class AblationSettings:
     """What :func:`run_ablations` trains: ``model`` with each of ``variants`` (and ``baseline`` for the variant
-    "baseline") once per seed in ``seeds``, with the ``recipe`` for ``epochs`` epochs on the first ``train_size``
-    scenes of ``data`` (validation: the first ``val_size`` of its validation split, None: all of it), at
+    "baseline") once per seed in ``seeds``, with the ``recipe`` for ``epochs`` epochs at ``batch_size`` (None: the
+    recipe's) on ``train_size`` items of ``data`` (validation: ``val_size`` items of its validation split, None:
+    all of it; see :func:`vtlab.data.create_dataset` for which items), at
     ``image_size`` (None: the data's own), on ``device`` with ``threads`` CPU threads."""
 
     model: str = "vt_resnet_mini"
@@ -79,6 +82,7 @@ class AblationSettings:
     threads: int = 2
     baseline: str = "resnet_mini"
     val_size: int | None = None
+    batch_size: int | None = None
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -103,18 +107,21 @@ class AblationSettings:
 
 SEEDS = (0, 1, 2, 3, 4)
 CLASSIFY = (BASELINE, *VARIANTS)
-# The studies the notebooks read (notebooks/data/study-NAME.json, made by scripts/make_studies.py): budgets
+# The studies that ship with vtlab (STUDY_DIR/study-NAME.json, made by scripts/make_studies.py): budgets
 # chosen so that the base model's validation accuracy has flattened by the end (AblationSummary.late_gain says
 # how much the last fifth of the epochs still added). One CPU thread per run, so two studies (or two halves of
 # one, by seed) can run at once on two cores.
 STUDIES: dict[str, AblationSettings] = {
-    "shapes": AblationSettings(data="shapes", epochs=10, train_size=1200, val_size=300, seeds=SEEDS,
+    "shapes": AblationSettings(data="shapes", epochs=15, batch_size=32, train_size=1200, val_size=300, seeds=SEEDS,
                                variants=CLASSIFY, threads=1),
-    "digits": AblationSettings(data="digits", epochs=30, train_size=None, seeds=SEEDS, variants=CLASSIFY, threads=1),
-    "pairs": AblationSettings(data="shapes-pairs", epochs=10, train_size=1200, val_size=300, seeds=SEEDS,
-                              variants=CLASSIFY, threads=1),
+    "digits": AblationSettings(data="digits", epochs=40, batch_size=32, train_size=300, seeds=SEEDS,
+                               variants=CLASSIFY, threads=1),
+    # Two objects decide the label: the VT model against its baseline only (Table 3's ablations are on shapes
+    # and digits), which keeps all the studies within about two hours on two cores.
+    "pairs": AblationSettings(data="shapes-pairs", epochs=15, batch_size=32, train_size=1200, val_size=300,
+                              seeds=SEEDS, variants=(BASELINE, "base"), threads=1),
     "segmentation": AblationSettings(model="vt_fpn_resnet_mini", baseline="fpn_resnet_mini", recipe="quick-segment",
-                                     data="shapes", epochs=16, train_size=640, val_size=200, seeds=(0, 1, 2),
+                                     data="shapes", epochs=30, train_size=640, val_size=200, seeds=(0, 1, 2),
                                      variants=(BASELINE, "base"), threads=1),
 }
 
@@ -159,7 +166,8 @@ def run_one(settings: AblationSettings, variant: str, seed: int) -> dict:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         config = TrainConfig(recipe=settings.recipe, model=name, data=settings.data, epochs=settings.epochs,
-                             seed=seed, out=out, device=settings.device, image_size=settings.image_size,
+                             batch_size=settings.batch_size, seed=seed, out=out, device=settings.device,
+                             image_size=settings.image_size,
                              train_size=settings.train_size, val_size=settings.val_size, progress=False,
                              model_options=options)
         rows = train(config)
@@ -372,12 +380,49 @@ def summarize_ablations(results: dict, metric: str | None = None) -> dict[str, A
             for v in settings.variants}
 
 
+def load_study(name: str, folder: str | Path | None = None) -> dict:
+    """The complete, checked results of the study ``name`` of :data:`STUDIES`, from ``folder`` (default: the
+    copies that ship with vtlab, :data:`STUDY_DIR`). Raises ``ValueError`` if the file was made with other
+    settings than :data:`STUDIES` holds now (a stale cache), naming what differs."""
+    if name not in STUDIES:
+        raise ValueError(f"unknown study {name!r}; expected one of {list(STUDIES)}")
+    path = Path(folder if folder is not None else STUDY_DIR) / f"study-{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no cached study {path}; make it with `python scripts/make_studies.py --only {name}`")
+    results = load_ablations(path)
+    expected = STUDIES[name].to_dict()
+    changed = {k: (results["settings"].get(k), v) for k, v in expected.items()
+               if results["settings"].get(k) != v and k != "device"}
+    if changed:
+        raise ValueError(f"{path} was made with other settings than STUDIES[{name!r}] now holds "
+                         f"({', '.join(f'{k}: {a!r} (now {b!r})' for k, (a, b) in changed.items())}); "
+                         f"regenerate it with `python scripts/make_studies.py --only {name}`")
+    return results
+
+
+def variant_label(results: dict, variant: str) -> str:
+    """A variant's name in figures and tables: its model, with the ablation where it is one
+    (``vt_resnet_mini -TF``)."""
+    model = results["variants"][variant]["model"]
+    return model if variant in (BASELINE, "base") else f"{model} {variant}"
+
+
+def direction(deltas: Sequence[float]) -> str:
+    """What per-seed differences say, in words: higher (or lower) on every seed, or no consistent difference."""
+    if all(d > 0 for d in deltas):
+        return f"higher on all {len(deltas)} seeds"
+    if all(d < 0 for d in deltas):
+        return f"lower on all {len(deltas)} seeds"
+    return f"higher on {sum(d > 0 for d in deltas)} of {len(deltas)} seeds: no consistent difference"
+
+
 def binomial_stderr(accuracy: float, count: int) -> float:
     """Standard error, in points, of an accuracy (in points) measured on ``count`` independent images."""
     p = accuracy / 100
     return 100 * math.sqrt(p * (1 - p) / count)
 
 
-__all__ = ["BASELINE", "CLASSIFY", "FORMAT", "SEEDS", "STUDIES", "VARIANTS", "AblationSettings", "AblationSummary",
-           "binomial_stderr", "check_ablations", "load_ablations", "run_ablations", "run_one", "save_ablations",
-           "summarize_ablations", "variant_cost", "variant_model"]
+__all__ = ["BASELINE", "CLASSIFY", "FORMAT", "SEEDS", "STUDIES", "STUDY_DIR", "VARIANTS", "AblationSettings",
+           "AblationSummary", "binomial_stderr", "check_ablations", "direction", "load_ablations", "load_study",
+           "run_ablations", "run_one", "save_ablations", "summarize_ablations", "variant_cost", "variant_label",
+           "variant_model"]
