@@ -1,198 +1,297 @@
-"""``vtlab reproduce``: the paper's claims, at the scale a laptop affords, with no download.
+"""``vtlab reproduce``: the paper's claims at the scale a laptop affords, with no download, in three parts.
 
-1. The cost tables (Tables 1–4, Section 3.2) for the full-size models, counted, beside the paper's.
-2. A compact ResNet and its VT counterpart (the same stages 1–4, stage 5 replaced by visual-transformer
-   blocks) trained with the same seed, data and recipe on the generated ``shapes`` scenes; their accuracy,
-   MACs, parameters and CPU throughput side by side.
-3. A compact FPN segmentation model and its VT-FPN counterpart (the same backbone and head, the neck
-   replaced) trained likewise on the ``shapes`` masks; their mIoU, MACs and CPU time per image.
+1. **Cached**, on screen at once: the seeded studies that ship with vtlab (:data:`STUDY_DIR`, made by
+   ``scripts/make_studies.py``): ``vt_resnet_mini`` against ``resnet_mini`` and Table 3's ablations on three
+   classification tasks (five seeds each, paired per seed), and ``vt_fpn_resnet_mini`` against
+   ``fpn_resnet_mini`` on the shapes masks (three seeds): mean ± std, the paired differences, how much the last
+   epochs still added, and the paper's figure beside each.
+2. **Counted** on this machine: the cost tables (Tables 1–4, Section 3.2) of the full-size models, beside the
+   paper's.
+3. **Live** on this machine: the first ``live_epochs`` epochs of the shapes study's runs of one seed, for
+   ``resnet_mini`` and ``vt_resnet_mini`` (in two processes of one CPU thread each, as the study ran them),
+   beside the cached runs' same epochs. It shows that the engine works here, and how closely this CPU retraces
+   the cached numbers: exactly on the machine that made them, and drifting apart elsewhere, since float sums
+   depend on the instruction set.
 
-Writes ``report.md`` and ``figure.html`` (plotly, self-contained) to the output folder, and the four runs under
-it; a second call reuses finished runs and continues interrupted ones.
+With ``full=True`` (``vtlab reproduce --full``) every study is retrained on this machine instead (resumably,
+into OUT/studies; about two hours on two CPU cores) and part 1 reports those runs.
+
+Writes ``report.md``, which labels each number cached, counted or live, and ``figure.html`` (self-contained:
+accuracy against MACs per study, and the live curves over the cached ones) to OUT. A second call reuses the
+live runs in OUT/live, continuing one that was interrupted.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import csv
+import multiprocessing
+import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from . import __version__
-from .cost import count_macs, count_params, macs_by_module
-from .cost.report import cost_report
+from .cost import paper
+from .cost.report import cost_report, paper_deltas
 from .train import TrainConfig, get_recipe, train
-from .train.evaluation import load_run
+from .train.ablation import (
+    BASELINE,
+    STUDIES,
+    STUDY_DIR,
+    AblationSettings,
+    direction,
+    load_study,
+    run_ablations,
+    save_ablations,
+    summarize_ablations,
+    variant_label,
+    variant_model,
+)
 
-PAIR = ("resnet_mini", "vt_resnet_mini")
-SEGMENTATION_PAIR = ("fpn_resnet_mini", "vt_fpn_resnet_mini")
-IMAGE_SIZE = 64
-SEGMENTATION_TRAIN_SIZE = 1000
-
-
-def inference_throughput(model: torch.nn.Module, batch: int = 64, size: int = IMAGE_SIZE, repeats: int = 5) -> float:
-    """Images per second of ``model`` in eval mode on this CPU: the median of ``repeats`` timed batches."""
-    model.eval()
-    x = torch.randn(batch, 3, size, size)
-    times = []
-    with torch.inference_mode():
-        for i in range(repeats + 2):
-            started = time.perf_counter()
-            model(x)
-            if i >= 2:  # two warm-up batches
-                times.append(time.perf_counter() - started)
-    return batch / statistics.median(times)
-
-
-def _figure(runs: dict[str, list[dict]], segmentation_runs: dict[str, list[dict]], path: Path) -> None:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=2, cols=2, subplot_titles=("classification: validation accuracy", "training loss",
-                                                        "segmentation: validation mIoU", "training loss"))
-    for row, (metric, group) in enumerate((("val_acc", runs), ("val_miou", segmentation_runs)), start=1):
-        for name, rows in group.items():
-            epochs = [r["epoch"] for r in rows]
-            fig.add_trace(go.Scatter(x=epochs, y=[r[metric] for r in rows], name=f"{name} {metric}",
-                                     mode="lines+markers"), row=row, col=1)
-            fig.add_trace(go.Scatter(x=epochs, y=[r["train_loss"] for r in rows], name=f"{name} train loss",
-                                     mode="lines+markers"), row=row, col=2)
-    fig.update_xaxes(title_text="epoch")
-    fig.update_layout(title="Same seed, generated shapes 64x64: ResNet vs VT-ResNet, FPN vs VT-FPN (compact)",
-                      height=760, width=1000)
-    fig.write_html(path, include_plotlyjs=True)  # self-contained: opens offline
+CLASSIFICATION_STUDIES = ("shapes", "pairs", "digits")
+LIVE_STUDY = "shapes"
+LIVE_VARIANTS = (BASELINE, "base")  # resnet_mini, vt_resnet_mini
+LIVE_EPOCHS = 3
+# How far another CPU's float sums may move the first epochs' training loss and validation accuracy: with the
+# instruction set capped at AVX2, the cached (AVX-512) runs' first 3 epochs moved by up to 0.066 (0.0002 after
+# epoch 1); this bound is about twice that.
+LIVE_TOLERANCE = 0.15
 
 
-def time_per_image(model: torch.nn.Module, batch: int = 32, size: int = IMAGE_SIZE, repeats: int = 5) -> float:
-    """Milliseconds of CPU inference per image (the median batch, divided by its size)."""
-    return 1000 / inference_throughput(model, batch, size, repeats)
+def paper_claims() -> dict[str, str]:
+    """The paper's headline comparisons, computed from its tables (:mod:`vtlab.cost.paper`)."""
+    r18, vt18 = paper.table1("resnet18"), paper.table1("vt_resnet18")
+    seg = {(row.dataset, row.neck): row for row in paper.TABLE4 if row.backbone == "R-50"}
+    table4 = ", ".join(f"{seg[d, 'VT-FPN'].miou - seg[d, 'FPN'].miou:+.2f} mIoU points on {d} with "
+                       f"{seg[d, 'FPN'].fpn_macs_g / seg[d, 'VT-FPN'].fpn_macs_g:.1f}x fewer neck MACs"
+                       for d in ("COCO-stuff", "LIP"))
+    return {"classify": f"The paper (Table 1, ImageNet): VT-R-18 {vt18.top1 - r18.top1:+.2f} points top-1 over R-18 "
+                        f"at {r18.macs_g / vt18.macs_g:.2f}x fewer MACs.",
+            "segment": f"The paper (Table 4, ResNet-50 backbone): VT-FPN {table4}."}
+
+def _plus_minus(values: tuple[float, ...]) -> str:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):+.1f} ± {std:.1f}"
 
 
-def _train_pair(pair: tuple[str, str], recipe: str, out: Path, seed: int, epochs: int | None,
-                train_size: int | None, progress: bool, say) -> tuple[dict[str, list[dict]], dict]:
-    """Train (or resume, or reuse) both models of ``pair``: (metrics rows, trained model) by name."""
-    rows, models = {}, {}
-    for name in pair:
-        say(f"training {name} on shapes ({recipe} recipe, seed {seed}) ...", flush=True)
-        rows[name] = train(TrainConfig(recipe=recipe, model=name, data="shapes", epochs=epochs, seed=seed,
-                                       train_size=train_size, out=str(out / name), resume=True, progress=progress))
-        models[name], _ = load_run(out / name)
-    return rows, models
+def study_section(name: str, results: dict) -> list[str]:
+    """Markdown lines for one study: its settings, a table of the models (MACs, parameters, the final metric as
+    mean ± std over seeds, the paired difference to the VT base model, what the last fifth of the epochs
+    added) and the paper's claim beside the measured one."""
+    settings = AblationSettings.from_dict(results["settings"])
+    segment = settings.task == "segment"
+    metric = "mIoU" if segment else "accuracy"
+    summaries = summarize_ablations(results)
+    runs = results["runs"]
+    minutes = sum(run["seconds"] for run in runs) / 60
+    devices = sorted({run["device"] for run in runs})
+    lines = [
+        f"### {name}: `{settings.model}` against `{settings.baseline}` on `{settings.data}`",
+        "",
+        f"`{settings.recipe}` recipe, {settings.epochs} epochs at batch "
+        f"{settings.batch_size or get_recipe(settings.recipe).batch_size} on "
+        f"{settings.train_size or 'all'} training images; validation {metric} on {results['validation']['images']} "
+        f"held-out images ({results['validation']['classes']} classes); seeds {list(settings.seeds)}; "
+        f"{len(runs)} runs, {minutes:.0f} minutes on {', '.join(devices)} (torch {results['environment']['torch']}, "
+        f"{results['environment']['threads']} thread per run).",
+        "",
+        f"| model | MACs at the training size | params | final {metric} (%), mean ± std | paired difference to "
+        f"`{settings.model}` (points) | last fifth of the epochs added (points) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for variant, summary in summaries.items():
+        cost = results["variants"][variant]
+        label = variant_label(results, variant)
+        delta = "—" if variant == "base" else _plus_minus(summary.delta)
+        lines.append(f"| {label} | {cost['macs'] / 1e6:.2f} M | {cost['params'] / 1e6:.3f} M | "
+                     f"{summary.mean_accuracy:.1f} ± {summary.std:.1f} | {delta} | "
+                     f"{statistics.fmean(summary.late_gain):+.1f} |")
+    vt_minus_base = tuple(-d for d in summaries[BASELINE].delta)  # base - baseline, per seed
+    ratio = results["variants"][BASELINE]["macs"] / results["variants"]["base"]["macs"]
+    lines += ["", f"- **{settings.model} − {settings.baseline}**: {_plus_minus(vt_minus_base)} points of {metric} "
+                  f"({direction(vt_minus_base)}), at {ratio:.2f}x fewer MACs."]
+    lines.append("  " + paper_claims()[settings.task])
+    if not segment:
+        for variant in paper.ABLATIONS:
+            if variant in summaries:
+                theirs = ", ".join(f"{model.replace('vt_resnet', 'VT-R-')} {paper_deltas(model, variant)['top1']:+.2f}"
+                                   for model in ("vt_resnet18", "vt_resnet34"))
+                lines.append(f"- **{variant}** − base: {_plus_minus(summaries[variant].delta)} points "
+                             f"({direction(summaries[variant].delta)}); Table 3 (ImageNet, 90 epochs): {theirs}.")
+    base_spread = summaries["base"].spread
+    lines += [f"- Yardstick: the VT base model's own {metric} spans {base_spread:.1f} points over the seeds.", ""]
+    return lines
 
 
-def reproduce(out: str | Path = "reproduce", epochs: int | None = None, seed: int = 0,
-              train_size: int | None = None, progress: bool = True, tables: list[str] | None = None,
-              segmentation_epochs: int | None = None, segmentation_train_size: int | None = None) -> Path:
-    """Run the three parts and write the report; returns the path of ``report.md``.
+def _live_run(settings: AblationSettings, variant: str, seed: int, out: str, epochs: int) -> list[dict]:
+    """The first ``epochs`` epochs of one study run (in its own process, with the study's thread count),
+    continuing the run in ``out`` if it holds fewer; returns its metrics rows."""
+    torch.set_num_threads(settings.threads)
+    done = _metrics(Path(out))
+    if len(done) < epochs:
+        name, options = variant_model(settings, variant)
+        train(TrainConfig(recipe=settings.recipe, model=name, data=settings.data, epochs=settings.epochs,
+                          batch_size=settings.batch_size, seed=seed, out=out, device="cpu",
+                          image_size=settings.image_size, train_size=settings.train_size,
+                          val_size=settings.val_size, progress=False, model_options=options, resume=True,
+                          stop_after=epochs - len(done)))
+    return _metrics(Path(out))[:epochs]
 
-    ``epochs`` / ``train_size`` size the classification runs (default: the quick recipe's, 2000 scenes),
-    ``segmentation_epochs`` / ``segmentation_train_size`` the segmentation runs (default: the quick-segment
-    recipe's epochs on 1000 scenes); ``tables`` picks the cost tables (default: all).
+
+def _metrics(out: Path) -> list[dict]:
+    path = out / "metrics.csv"
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+def live_pair(out: Path, cached: dict, seed: int = 0, epochs: int = LIVE_EPOCHS) -> dict[str, list[dict]]:
+    """Train (or reuse) the first ``epochs`` epochs of the ``cached`` study's runs of ``seed`` for the baseline
+    and the VT base model, in parallel processes: metrics rows by variant."""
+    settings = AblationSettings.from_dict(cached["settings"])
+    workers = min(len(LIVE_VARIANTS), os.cpu_count() or 1)
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = {variant: pool.submit(_live_run, settings, variant, seed, str(out / variant), epochs)
+                for variant in LIVE_VARIANTS}
+        return {variant: job.result() for variant, job in jobs.items()}
+
+
+def live_section(live: dict[str, list[dict]], cached: dict, seed: int, seconds: float) -> list[str]:
+    """Markdown lines: the live epochs beside the cached run's same epochs, and how far apart they are."""
+    by_key = {(run["variant"], run["seed"]): run for run in cached["runs"]}
+    lines = ["| model | epoch | train loss, live | cached | val acc, live | cached |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    gap = 0.0
+    for variant, rows in live.items():
+        run = by_key[variant, seed]
+        for row in rows:
+            e = int(row["epoch"])
+            gap = max(gap, abs(row["train_loss"] - run["train_loss"][e - 1]),
+                      abs(row["val_acc"] - run["val_acc"][e - 1]))
+            lines.append(f"| {cached['variants'][variant]['model']} | {e} | {row['train_loss']:.6f} | "
+                         f"{run['train_loss'][e - 1]:.6f} | {row['val_acc']:.4f} | {run['val_acc'][e - 1]:.4f} |")
+    if gap == 0:
+        verdict = "identical to the cached runs, to the 6 decimals stored: this CPU and torch retrace them exactly"
+    elif gap <= LIVE_TOLERANCE:
+        verdict = (f"within {gap:.6f} of the cached runs (the largest difference in training loss or validation "
+                   "accuracy): float sums depend on the CPU's instruction set and the torch build, so runs on "
+                   "another machine drift apart from the cached ones; the seed-to-seed spread in part 1 is the "
+                   "yardstick for them")
+    else:
+        verdict = (f"{gap:.6f} away from the cached runs, more than the {LIVE_TOLERANCE} that another instruction "
+                   "set's float sums gave in the first 3 epochs: check what else differs (the data, the code or "
+                   "the settings)")
+    return lines + ["", f"Live ({seconds:.0f} s on this machine): {verdict}.", ""]
+
+
+def _figure(studies: dict[str, dict], live: dict[str, list[dict]], cached: dict, seed: int, path: Path) -> None:
+    from .viz.training import accuracy_macs_figure, curves_figure
+
+    classify = {f"{name} ({results['settings']['data']})": results for name, results in studies.items()
+                if name in CLASSIFICATION_STUDIES}
+    fig = accuracy_macs_figure(classify)
+    fig.update_layout(title="Cached: final validation accuracy against MACs (the paper's Figure 4 at toy scale)")
+    by_key = {(run["variant"], run["seed"]): run for run in cached["runs"]}
+    runs = {}
+    for variant, rows in live.items():
+        model = cached["variants"][variant]["model"]
+        runs[f"{model} live"] = rows
+        run = by_key[variant, seed]
+        runs[f"{model} cached"] = [{"epoch": e + 1, **{k: run[k][e] for k in ("train_loss", "val_loss", "val_acc")}}
+                                   for e in range(len(run["val_acc"]))]
+    curves = curves_figure(runs)
+    curves.update_layout(title=f"Live: the first epochs on this machine over the cached runs (seed {seed})")
+    path.write_text("<html><head><meta charset='utf-8'></head><body>" + fig.to_html(full_html=False,
+                    include_plotlyjs=True) + curves.to_html(full_html=False, include_plotlyjs=False) + "</body></html>")
+
+
+def reproduce(out: str | Path = "reproduce", full: bool = False, seed: int = 0, live_epochs: int = LIVE_EPOCHS,
+              progress: bool = True, tables: list[str] | None = None, study_dir: str | Path | None = None) -> Path:
+    """Run the three parts (module docstring) and write the report; returns the path of ``report.md``.
+
+    ``seed``: which of the shapes study's seeds the live pair retraces; ``live_epochs``: how many of its epochs;
+    ``tables``: which cost tables (default: all); ``study_dir``: where the cached studies are (default: the
+    copies that ship with vtlab); ``full``: retrain every study here first, into OUT/studies.
     """
     out = Path(out)
+    if seed not in STUDIES[LIVE_STUDY].seeds:
+        raise ValueError(f"expected a seed of the {LIVE_STUDY} study, {list(STUDIES[LIVE_STUDY].seeds)}, got {seed!r}")
+    if isinstance(live_epochs, bool) or not isinstance(live_epochs, int) or \
+            not 1 <= live_epochs <= STUDIES[LIVE_STUDY].epochs:
+        raise ValueError(f"expected live_epochs between 1 and {STUDIES[LIVE_STUDY].epochs}, got {live_epochs!r}")
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    say = print if progress else (lambda *a, **k: None)
-    say("1/3 cost tables: building and counting the full-size models ...", flush=True)
-    tables = "\n\n".join(c.format() for c in cost_report(tables))
-    say(tables, flush=True)
+    say: Callable[..., None] = print if progress else (lambda *a, **k: None)
 
-    recipe = get_recipe("quick")
-    say("2/3 classification", flush=True)
-    rows_by_model, models = _train_pair(PAIR, recipe.name, out, seed, epochs, train_size, progress, say)
-    runs = {}
-    for name, rows in rows_by_model.items():
-        runs[name] = {
-            "val_acc": rows[-1]["val_acc"], "best_val_acc": max(r["val_acc"] for r in rows),
-            "macs": count_macs(models[name], IMAGE_SIZE), "params": count_params(models[name]),
-            "train_ips": statistics.median(r["images_per_s"] for r in rows),
-            "infer_ips": inference_throughput(models[name]), "epochs": rows[-1]["epoch"],
-        }
+    if full:
+        study_dir = out / "studies"
+        for name, settings in STUDIES.items():
+            say(f"--full: training the {name} study on this machine (resumable: run the same command again) ...",
+                flush=True)
+            path = study_dir / f"study-{name}.json"
+            save_ablations(run_ablations(settings, log=lambda line: say(line, flush=True), path=path), path)
+    source = "retrained on this machine (--full)" if full else \
+        f"cached: the seeded runs that ship with vtlab ({study_dir or STUDY_DIR})"
+    studies = {name: load_study(name, study_dir) for name in STUDIES}
+    part1 = [line for name, results in studies.items() for line in study_section(name, results)]
+    say(f"1/3 the paper's claims at toy scale, {source}:\n", flush=True)
+    say("\n".join(part1), flush=True)
 
-    segment_recipe = get_recipe("quick-segment")
-    say("3/3 segmentation", flush=True)
-    segment_rows, segment_models = _train_pair(
-        SEGMENTATION_PAIR, segment_recipe.name, out, seed, segmentation_epochs,
-        segmentation_train_size or SEGMENTATION_TRAIN_SIZE, progress, say)
-    segment_runs = {}
-    for name, rows in segment_rows.items():
-        by_module = macs_by_module(segment_models[name], IMAGE_SIZE)
-        segment_runs[name] = {
-            "miou": rows[-1]["val_miou"], "pixel_acc": rows[-1]["val_acc"], "macs": by_module[""],
-            "fpn_macs": by_module["fpn"], "ms": time_per_image(segment_models[name]), "epochs": rows[-1]["epoch"],
-            "train_size": segmentation_train_size or SEGMENTATION_TRAIN_SIZE,
-        }
-    _figure(rows_by_model, segment_rows, out / "figure.html")
+    say("2/3 cost tables: building and counting the full-size models ...", flush=True)
+    counted = time.perf_counter()
+    tables_text = "\n\n".join(c.format() for c in cost_report(tables))
+    counted = time.perf_counter() - counted
+    say(tables_text, flush=True)
 
-    base, vt = (runs[name] for name in PAIR)
+    cached = studies[LIVE_STUDY]
+    settings = AblationSettings.from_dict(cached["settings"])
+    say(f"3/3 live: the first {live_epochs} epochs of the {LIVE_STUDY} study's seed-{seed} runs of "
+        f"{settings.baseline} and {settings.model}, side by side ...", flush=True)
+    trained = time.perf_counter()
+    live = live_pair(out / "live", cached, seed, live_epochs)
+    part3 = live_section(live, cached, seed, time.perf_counter() - trained)
+    say("\n".join(part3), flush=True)
+    _figure(studies, live, cached, seed, out / "figure.html")
+
+    recipe = get_recipe(settings.recipe)
     lines = [
         "# vtlab reproduce",
         "",
-        f"vtlab {__version__}, torch {torch.__version__}, {platform.machine()} CPU, {torch.get_num_threads()} threads; "
-        f"{time.perf_counter() - started:.0f} s in all.",
+        f"vtlab {__version__}, torch {torch.__version__}, {platform.machine()} CPU with {os.cpu_count()} cores; "
+        f"{time.perf_counter() - started:.0f} s in all. Each number below is labelled: **cached** (computed once "
+        "by `scripts/make_studies.py` and shipped), **counted** (on this machine now) or **live** (trained on this "
+        "machine now).",
         "",
-        "## 1. Cost: the paper's tables beside vtlab's counts (ImageNet models at 224x224; Table 4's segmentation "
-        "models at 800x1216 and 473x473)",
+        f"## 1. The paper's claims at toy scale ({'retrained here' if full else 'cached'})",
         "",
-        "Reproduced at full scale: these are the real models, counted with the paper's convention "
-        "(see docs/paper-fidelity.md).",
+        f"Source: {source}. Compact models on data that ships with vtlab: `resnet_mini` is ResNet-18's layout at a "
+        "quarter of its width with a small-image stem; `vt_resnet_mini` keeps its stages 1-4 and replaces stage 5 "
+        "with two VT blocks, as the paper does for VT-ResNet-18. Runs of one seed share data, data order and the "
+        "initial weights of stages 1-4, so each difference is paired per seed. These say nothing about ImageNet; "
+        "they make the paper's comparisons on data a laptop can train on.",
         "",
-        "```text", tables, "```",
+        *part1,
+        "## 2. Cost: the paper's tables beside vtlab's counts (counted)",
         "",
-        "## 2. Accuracy: ResNet vs VT-ResNet at toy scale",
+        f"The real full-size models (ImageNet models at 224x224; Table 4's at 800x1216 and 473x473), counted with "
+        f"the paper's convention (see docs/paper-fidelity.md), in {counted:.0f} s.",
         "",
-        f"Reproduced at small scale only. `{PAIR[0]}` is ResNet-18's layout at a quarter of its width with a "
-        f"small-image stem; `{PAIR[1]}` keeps its stages 1-4 and replaces stage 5 with two VT blocks, as the paper "
-        f"does for VT-ResNet-18. Both trained with the `{recipe.name}` recipe ({recipe.description}), seed {seed}, on "
-        f"generated {IMAGE_SIZE}x{IMAGE_SIZE} `shapes` scenes (6 classes: the type of the largest shape), "
-        f"validated on 500 held-out scenes. This says nothing about ImageNet accuracy; it shows the same comparison "
-        f"the paper makes, on data that ships with vtlab.",
+        "```text", tables_text, "```",
         "",
-        "| model | val acc (last epoch) | best val acc | MACs at 64x64 | params | train images/s "
-        "| inference images/s |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, r in runs.items():
-        lines.append(f"| {name} | {r['val_acc']:.3f} | {r['best_val_acc']:.3f} | {r['macs'] / 1e6:.1f} M | "
-                     f"{r['params'] / 1e6:.2f} M | {r['train_ips']:.0f} | {r['infer_ips']:.0f} |")
-    delta = 100 * (vt["val_acc"] - base["val_acc"])
-    lines += [
+        "## 3. The engine on this machine (live)",
         "",
-        f"VT-ResNet vs ResNet here: {delta:+.1f} points of validation accuracy after {vt['epochs']} epochs, "
-        f"{base['macs'] / vt['macs']:.2f}x fewer MACs, {base['params'] / vt['params']:.2f}x the parameters "
-        f"(ResNet / VT), {vt['infer_ips'] / base['infer_ips']:.2f}x the CPU inference throughput.",
-        "The paper (Table 1): VT-R-18 +4.53 points top-1 over R-18 on ImageNet with 1.14x fewer MACs and 0.91x the "
-        "parameters.",
+        f"The first {live_epochs} of {settings.epochs} epochs of the {LIVE_STUDY} study's seed-{seed} runs "
+        f"(`{recipe.name}` recipe: {recipe.description}; here at batch {settings.batch_size} on "
+        f"{settings.train_size} scenes), trained now, beside the same epochs of the cached runs.",
         "",
-        "## 3. Segmentation: FPN vs VT-FPN at toy scale",
-        "",
-        f"Reproduced at small scale only. `{SEGMENTATION_PAIR[0]}` is Panoptic FPN's semantic branch on "
-        f"`resnet_mini`'s backbone (stride-2 stem, so C2-C5 are 32x32 to 4x4 at 64 px) with a 64-channel neck; "
-        f"`{SEGMENTATION_PAIR[1]}` replaces the neck (`.fpn`) with VT-FPN (8 tokens per level, one transformer over "
-        f"all 32). Both trained with the `{segment_recipe.name}` recipe ({segment_recipe.description}; here "
-        f"{segment_runs[SEGMENTATION_PAIR[0]]['epochs']} epochs on {segment_runs[SEGMENTATION_PAIR[0]]['train_size']} "
-        f"scenes), seed {seed}, on the per-pixel masks of the `shapes` scenes (7 classes: background and the six "
-        f"shape types), validated on 500 held-out scenes.",
-        "",
-        "| model | val mIoU | pixel acc | MACs at 64x64 | neck (.fpn) MACs | CPU ms per image |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, r in segment_runs.items():
-        lines.append(f"| {name} | {r['miou']:.3f} | {r['pixel_acc']:.3f} | {r['macs'] / 1e6:.1f} M | "
-                     f"{r['fpn_macs'] / 1e6:.1f} M | {r['ms']:.2f} |")
-    fpn, vt_fpn = (segment_runs[name] for name in SEGMENTATION_PAIR)
-    lines += [
-        "",
-        f"VT-FPN vs FPN here: {100 * (vt_fpn['miou'] - fpn['miou']):+.1f} points of mIoU, "
-        f"{fpn['fpn_macs'] / vt_fpn['fpn_macs']:.2f}x fewer neck MACs, {fpn['macs'] / vt_fpn['macs']:.2f}x fewer "
-        f"MACs in all, {fpn['ms'] / vt_fpn['ms']:.2f}x faster per image on this CPU.",
-        "The paper (Table 4, R-50): VT-FPN +0.22 mIoU on COCO-stuff and +0.35 on LIP, with 6.5x fewer neck MACs "
-        "and 1.41x fewer in all.",
-        "",
-        "Curves: figure.html. Runs (metrics.csv, checkpoints, weights): "
-        + ", ".join(f"{n}/" for n in PAIR + SEGMENTATION_PAIR) + ".",
+        *part3,
+        f"Figure: {out / 'figure.html'}. Live run folders (metrics.csv, checkpoints): {out / 'live'}.",
         "",
     ]
     report = out / "report.md"

@@ -119,29 +119,3 @@ def ablation_explorer(summaries: Mapping[str, AblationSummary] | None = None,
         return ablation_figure(model, [options], summaries, title=f"{short_name(model)} {label}{note}")
 
     return FigureExplorer(draw, controls)
-
-
-def accuracy_macs_figure(studies: Mapping[str, dict]) -> go.Figure:
-    """The paper's Figure 4 at toy scale: final validation accuracy (mean over seeds, error bar ± one standard
-    deviation) against MACs, one panel per study (``studies``: name → a results dict of
-    :mod:`vtlab.train.ablation`), the baseline model and each VT variant a point."""
-    from ..train.ablation import BASELINE, summarize_ablations
-
-    if not studies:
-        raise ValueError("expected at least one study")
-    fig = make_subplots(rows=1, cols=len(studies), subplot_titles=list(studies), horizontal_spacing=0.08)
-    for col, results in enumerate(studies.values(), start=1):
-        summaries = summarize_ablations(results)
-        for variant, summary in summaries.items():
-            model = results["variants"][variant]["model"]
-            label = model if variant in (BASELINE, "base") else f"{model} {variant}"
-            fig.add_trace(go.Scatter(
-                x=[round(results["variants"][variant]["macs"] / 1e6, 2)], y=[round(summary.mean_accuracy, 2)],
-                error_y=dict(type="data", array=[round(summary.std, 2)]), mode="markers+text", text=[label],
-                textposition="top center", marker=dict(size=10, symbol="square" if variant == BASELINE else "circle",
-                                                       color="#7f7f7f" if variant == BASELINE else "#1f77b4"),
-                name=label, showlegend=False), row=1, col=col)
-        fig.update_xaxes(title_text="MACs (M)", row=1, col=col)
-    fig.update_yaxes(title_text="accuracy (%), mean ± std over seeds", row=1, col=1)
-    fig.update_layout(height=420, width=min(900, 120 + 390 * len(studies)), margin=dict(t=60, b=50))
-    return fig

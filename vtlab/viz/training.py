@@ -1,8 +1,10 @@
-"""Figures of training: a recipe's learning-rate schedule and a run's curves (from ``metrics.csv`` rows)."""
+"""Figures of training: a recipe's learning-rate schedule, a run's curves (from ``metrics.csv`` rows), and a
+study's curves and final accuracy against MACs. Plotly only (no widgets), so that ``vtlab reproduce`` draws them
+in a base install."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -48,7 +50,7 @@ def mean_curve_figure(results: dict, variants: Sequence[str] | None = None, metr
     ± one standard deviation over the seeds."""
     import statistics
 
-    from ..train.ablation import AblationSettings
+    from ..train.ablation import AblationSettings, variant_label
 
     settings = AblationSettings.from_dict(results["settings"])
     metric = metric or ("val_miou" if settings.task == "segment" else "val_acc")
@@ -61,7 +63,7 @@ def mean_curve_figure(results: dict, variants: Sequence[str] | None = None, metr
         epochs = list(range(1, len(curves[0]) + 1))
         mean = [100 * statistics.fmean(values) for values in zip(*curves, strict=True)]
         std = [100 * statistics.stdev(values) if len(values) > 1 else 0.0 for values in zip(*curves, strict=True)]
-        name = results["variants"][variant]["model"] + ("" if variant in ("base", "baseline") else f" {variant}")
+        name = variant_label(results, variant)
         fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=[round(m + s, 3) for m, s in zip(mean, std, strict=True)]
                                  + [round(m - s, 3) for m, s in zip(mean[::-1], std[::-1], strict=True)],
                                  fill="toself", opacity=0.2, line=dict(width=0), hoverinfo="skip", showlegend=False,
@@ -71,4 +73,29 @@ def mean_curve_figure(results: dict, variants: Sequence[str] | None = None, metr
     fig.update_layout(height=380, width=760, xaxis_title="epoch", margin=dict(t=40, b=40),
                       yaxis_title=f"{'mIoU' if metric == 'val_miou' else 'validation accuracy'} (%), "
                                   f"mean over {len(settings.seeds)} seeds")
+    return fig
+
+
+def accuracy_macs_figure(studies: Mapping[str, dict]) -> go.Figure:
+    """The paper's Figure 4 at toy scale: final validation accuracy (mean over seeds, error bar ± one standard
+    deviation) against MACs, one panel per study (``studies``: name → a results dict of
+    :mod:`vtlab.train.ablation`), the baseline model and each VT variant a point."""
+    from ..train.ablation import BASELINE, summarize_ablations, variant_label
+
+    if not studies:
+        raise ValueError("expected at least one study")
+    fig = make_subplots(rows=1, cols=len(studies), subplot_titles=list(studies), horizontal_spacing=0.08)
+    for col, results in enumerate(studies.values(), start=1):
+        summaries = summarize_ablations(results)
+        for variant, summary in summaries.items():
+            label = variant_label(results, variant)
+            fig.add_trace(go.Scatter(
+                x=[round(results["variants"][variant]["macs"] / 1e6, 2)], y=[round(summary.mean_accuracy, 2)],
+                error_y=dict(type="data", array=[round(summary.std, 2)]), mode="markers+text", text=[label],
+                textposition="top center", marker=dict(size=10, symbol="square" if variant == BASELINE else "circle",
+                                                       color="#7f7f7f" if variant == BASELINE else "#1f77b4"),
+                name=label, showlegend=False), row=1, col=col)
+        fig.update_xaxes(title_text="MACs (M)", row=1, col=col)
+    fig.update_yaxes(title_text="accuracy (%), mean ± std over seeds", row=1, col=1)
+    fig.update_layout(height=420, width=min(900, 120 + 390 * len(studies)), margin=dict(t=60, b=50))
     return fig
