@@ -35,7 +35,7 @@
 
 # %%
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from vtlab.data import SHAPES, ShapesDataset, classification_transform, parse_data
 from vtlab.data.photos import sample_photos
@@ -215,7 +215,7 @@ print("peak of a photo token map, relative to a flat map, per block:", [round(p,
 t, u = reports["trained"], reports["untrained"]
 met = all(r["cosine"] <= 0.5 and r["lift"] >= 2 for r in t)
 learnt = all(a["lift"] > b["lift"] for a, b in zip(t, u, strict=True))
-print(
+display(Markdown(
     f"The shipped model classifies {accuracy:.1%} of {SCENES} held-out scenes. Its static block's 8 tokens have a "
     f"mean cosine of {t[0]['cosine']:.2f} ({t[0]['effective_tokens']:.1f} effective tokens) and the median token "
     f"puts {t[0]['lift']:.1f}x its best region's share of the pixels there; {t[0]['on_objects']:.0%} of the "
@@ -230,7 +230,7 @@ print(
        "Figure 5 (tokens on different regions, objects among them) on 64-pixel scenes with six classes, not "
        "ImageNet or LIP." if met else
        "At least one block misses the targets (cosine at most 0.5, lift at least 2): this model does not show "
-       "what the paper's Figure 5 shows."))
+       "what the paper's Figure 5 shows.")))
 
 # %% [markdown]
 # ## Exercises
