@@ -36,9 +36,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from IPython.display import Markdown, display
 
 from vtlab.train import TrainConfig, get_recipe, train
-from vtlab.train.ablation import AblationSettings, load_ablations, summarize_ablations
+from vtlab.train.ablation import AblationSettings, direction, load_study, summarize_ablations
 from vtlab.train.evaluation import evaluate_run
 from vtlab.viz import setup_notebook
 from vtlab.viz.training import curves_figure, lr_schedule_figure, mean_curve_figure
@@ -153,19 +154,20 @@ print("resumed run identical to the uninterrupted one (all metrics but timings):
 # %% [markdown]
 # ## Where a longer run goes (cached)
 #
-# The live run above is kept short. `notebooks/data/study-shapes.json` holds longer runs made by
-# `scripts/make_studies.py` with the same engine and recipe: `vt_resnet_mini` and its baseline `resnet_mini`
-# (the same stages 1–4, with ResNet's stage 5), several seeds each, on held-out scenes (the cell prints the
-# budget). Their mean validation accuracy per epoch, with the band of ± one standard deviation over the seeds
-# (notebook 5 compares them, and the ablations, in detail):
+# The live run above is kept short. The shapes study that ships with vtlab (`load_study("shapes")`) holds
+# longer runs made by `scripts/make_studies.py` with the same engine and recipe: `vt_resnet_mini` and its
+# baseline `resnet_mini` (the same stages 1–4, with ResNet's stage 5), several seeds each, on held-out scenes
+# (the cell prints the budget). Their mean validation accuracy per epoch, with the band of ± one standard
+# deviation over the seeds (notebook 5 compares them, and the ablations, in detail):
 
 # %%
-study = load_ablations(Path("data") / "study-shapes.json")
+study = load_study("shapes")
 study_settings = AblationSettings.from_dict(study["settings"])
 mean_curve_figure(study, ["baseline", "base"]).show()
 summaries = summarize_ablations(study)
 vt, resnet = summaries["base"], summaries["baseline"]
-print(f"{study_settings.epochs} epochs of {study_settings.train_size} scenes, recipe {study_settings.recipe!r}, seeds "
+print(f"{study_settings.epochs} epochs of {study_settings.train_size} scenes at batch {study_settings.batch_size}, "
+      f"recipe {study_settings.recipe!r}, seeds "
       f"{list(study_settings.seeds)}, validated on {study['validation']['images']} scenes; {study['environment']}")
 print(f"final accuracy over {len(vt.seeds)} seeds: {study['variants']['base']['model']} {vt.mean_accuracy:.1f} ± "
       f"{vt.std:.1f}%, {study['variants']['baseline']['model']} {resnet.mean_accuracy:.1f} ± {resnet.std:.1f}%; "
@@ -176,21 +178,22 @@ print(f"final accuracy over {len(vt.seeds)} seeds: {study['variants']['base']['m
 # ## What this showed
 
 # %%
-print(
+display(Markdown(
     f"vtlab's engine picked {device.type}, trained {config.model or quick.model} for {len(history)} short epochs "
     f"(its loss fell: {loss_fell}; it ended above chance: {above_chance}) and wrote a run folder whose weights "
     f"evaluate from disk to the same accuracy. Stopped after {len(first)} epoch and resumed, a run ends with "
     f"exactly the uninterrupted run's metrics: {same}. Trained longer (cached, {len(vt.seeds)} seeds), the VT "
     f"model reaches {vt.mean_accuracy:.1f} ± {vt.std:.1f}% on held-out scenes against {resnet.mean_accuracy:.1f} ± "
     f"{resnet.std:.1f}% for the ResNet with the same stages 1-4, a difference of "
-    f"{vt.mean_accuracy - resnet.mean_accuracy:+.1f} points"
+    f"{vt.mean_accuracy - resnet.mean_accuracy:+.1f} points, paired by seed "
+    f"({direction(tuple(-d for d in resnet.delta))})"
     + (f"; neither had levelled off (the last epochs still added {statistics.fmean(vt.late_gain):+.1f} and "
        f"{statistics.fmean(resnet.late_gain):+.1f} points), so this compares how fast they learn at this budget, "
        f"not where they end. " if min(statistics.fmean(vt.late_gain), statistics.fmean(resnet.late_gain)) > 1
        else ". ")
     + f"The paper's recipe (batch {paper.batch_size}, lr "
     f"{paper.warmup_lr} -> {paper.lr} over {paper.warmup_epochs} epochs, x{paper.decay} per epoch, {paper.epochs} "
-    f"epochs) is printed above and not run here: it needs ImageNet and GPUs.")
+    f"epochs) is printed above and not run here: it needs ImageNet and GPUs."))
 
 # %% [markdown]
 # ## Exercises

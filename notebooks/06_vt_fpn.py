@@ -30,13 +30,18 @@
 # compact versions on the generated `shapes` masks, and looks at VT-FPN's token maps on each pyramid level.
 # By default it runs in well under two minutes on 2 CPU cores; `FULL = True` (the default on a GPU) counts
 # the whole models too and trains for the `quick-segment` recipe's full length.
+#
+# **You will learn** where a feature pyramid spends its multiply-adds and why tokens remove most of them, how to
+# compare two segmentation models fairly (mIoU over seeds, against the score of predicting background
+# everywhere), and how to read token maps level by level. **You need** notebook 1's equations (1)–(4) and
+# notebook 3's training vocabulary.
 
 # %%
 import tempfile
 from pathlib import Path
 
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
 import vtlab.viz
 from vtlab.cost import count_params, macs_by_module, neck_inputs, neck_macs, neck_macs_by_module, paper
@@ -44,7 +49,9 @@ from vtlab.cost.report import table4_comparison
 from vtlab.data import create_segmentation_dataset
 from vtlab.models import create_model
 from vtlab.probe import concentration, region_mass, region_share, upsample_maps
+from vtlab.reproduce import study_section
 from vtlab.train import TrainConfig, get_recipe, train
+from vtlab.train.ablation import direction, load_study, summarize_ablations
 from vtlab.train.evaluation import load_run
 from vtlab.viz.segmentation import (
     class_iou,
@@ -56,7 +63,7 @@ from vtlab.viz.segmentation import (
     region_underlay,
     table4_figure,
 )
-from vtlab.viz.training import curves_figure
+from vtlab.viz.training import curves_figure, mean_curve_figure
 
 device = vtlab.viz.setup_notebook(seed=0)
 FULL = torch.cuda.is_available()  # True: whole-model MACs too, and the quick-segment recipe's full length
@@ -237,6 +244,27 @@ prediction_figure(val.images[:4], masks[:4], {label: p[:4] for label, p in predi
                   title="validation scenes: ground truth and predictions").show()
 
 # %% [markdown]
+# ## Three seeds, trained until the curves level off (cached)
+#
+# A run of three epochs cannot say which neck is better. The segmentation study that ships with vtlab
+# (`load_study("segmentation")`, made by `scripts/make_studies.py`) trains both compact models with the
+# `quick-segment` recipe for 30 epochs on 640 scenes, with three seeds; runs of one seed share their data order
+# and the initial weights of the backbone, so the per-seed difference is paired. *Predict before you run:* will
+# VT-FPN's 1.5x fewer MACs cost mIoU here, as its neck is far smaller?
+
+# %%
+study = load_study("segmentation")
+mean_curve_figure(study).show()
+display(Markdown("\n".join(study_section("segmentation", study))))
+seg = summarize_ablations(study)
+vt_lead = tuple(-d for d in seg["baseline"].delta)  # VT-FPN minus FPN, mIoU points per seed
+scored = masks[:study["validation"]["images"]]  # the study validates on the first scenes of the same split
+background_study = 100 * class_iou(torch.zeros_like(scored), scored, val.num_classes).nanmean().item()
+print(f"final mIoU per seed (points): FPN {[round(a, 1) for a in seg['baseline'].accuracy]}, "
+      f"VT-FPN {[round(a, 1) for a in seg['base'].accuracy]}; predicting background everywhere on the same "
+      f"{len(scored)} scenes: {background_study:.1f}")
+
+# %% [markdown]
 # ## VT-FPN's tokens, level by level
 #
 # Every pyramid level has its own tokenizer: 8 tokens, each a weighted average of that level's pixels with
@@ -267,9 +295,8 @@ display(explorer)
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (a live run: its digits depend on the CPU's float arithmetic; a later cell checks what must hold)
-explorer.controls["scene"].value = 1
-explorer.controls["level"].value = 1
-explorer.figure.show()
+explorer.set(scene=1, level=1)
+explorer.show()
 
 # %% [markdown]
 # Measured as in notebook 4: for each token, the region (background or a shape) that holds most of its
@@ -306,47 +333,98 @@ for label, levels in measured.items():
 # ## What this showed
 
 # %%
+takeaways = []
 coco, lip = (f"{ratios[d]:.2f}x (paper {paper_ratios[d]:.2f}x)" for d in ("COCO-stuff", "LIP"))
-print(f"- neck MACs, vtlab vs Table 4: FPN {necks['COCO-stuff', 'FPN']:.2f} vs 55.1 G and VT-FPN "
+takeaways.append(f"- neck MACs, vtlab vs Table 4: FPN {necks['COCO-stuff', 'FPN']:.2f} vs 55.1 G and VT-FPN "
       f"{necks['COCO-stuff', 'VT-FPN']:.2f} vs 8.5 G at 800x1216; FPN {necks['LIP', 'FPN']:.2f} vs 12.8 G and "
       f"VT-FPN {necks['LIP', 'VT-FPN']:.2f} vs 2.0 G at 473x473; VT-FPN's neck is {coco} and {lip} cheaper")
 fpn_1x1 = parts["FPN"]["fpn.inner_blocks"] / parts["FPN"][""]
 vt_1x1 = parts["VT-FPN"]["lateral"] / parts["VT-FPN"][""]
-print(f"- the lateral 1x1 convs are {fpn_1x1:.1%} of the FPN's neck MACs and {vt_1x1:.1%} of VT-FPN's: the saving "
-      "is the 3x3 output convs, which VT-FPN replaces by token work")
+takeaways.append(f"- the lateral 1x1 convs are {fpn_1x1:.1%} of the FPN's neck MACs and {vt_1x1:.1%} of VT-FPN's: "
+      "the saving is the 3x3 output convs, which VT-FPN replaces by token work")
 neck_params = {neck: count_params(models[name].fpn) / 1e6 for neck, name in (("FPN", "fpn_resnet50"),
                                                                              ("VT-FPN", "vt_fpn_resnet50"))}
-print(f"- parameters go the other way: VT-FPN's neck has {neck_params['VT-FPN']:.2f} M, the FPN's "
+takeaways.append(f"- parameters go the other way: VT-FPN's neck has {neck_params['VT-FPN']:.2f} M, the FPN's "
       f"{neck_params['FPN']:.2f} M (the token-sized weights, CT = {config.CT}, cost parameters but few MACs)")
 if totals:
     for backbone in ("R-50", "R-101"):
         for dataset in paper.TABLE4_INPUT_SIZES:
             ours = totals[backbone, dataset, "FPN"] / totals[backbone, dataset, "VT-FPN"]
             theirs = [r.total_macs_g for r in paper.TABLE4 if (r.backbone, r.dataset) == (backbone, dataset)]
-            print(f"- whole model, {backbone} on {dataset}: vtlab {totals[backbone, dataset, 'FPN']} / "
+            takeaways.append(f"- whole model, {backbone} on {dataset}: vtlab {totals[backbone, dataset, 'FPN']} / "
                   f"{totals[backbone, dataset, 'VT-FPN']} G ({ours:.2f}x), paper {theirs[0]} / {theirs[1]} G "
                   f"({theirs[0] / theirs[1]:.2f}x)")
 for backbone in ("R-50", "R-101"):
     rows4 = {(r.neck, r.dataset): r.miou for r in paper.TABLE4 if r.backbone == backbone}
-    print(f"- paper, {backbone}: mIoU (%) COCO-stuff FPN {rows4['FPN', 'COCO-stuff']} vs VT-FPN "
+    takeaways.append(f"- paper, {backbone}: mIoU (%) COCO-stuff FPN {rows4['FPN', 'COCO-stuff']} vs VT-FPN "
           f"{rows4['VT-FPN', 'COCO-stuff']} ({rows4['VT-FPN', 'COCO-stuff'] - rows4['FPN', 'COCO-stuff']:+.2f}), "
           f"LIP FPN {rows4['FPN', 'LIP']} vs VT-FPN {rows4['VT-FPN', 'LIP']} "
           f"({rows4['VT-FPN', 'LIP'] - rows4['FPN', 'LIP']:+.2f}); full datasets and schedules, not run here")
-print(f"- the minis' necks: FPN {costs['FPN']['fpn'] / 1e6:.1f} M MACs, VT-FPN {costs['VT-FPN']['fpn'] / 1e6:.1f} M "
-      f"at 64x64 ({costs['FPN']['fpn'] / costs['VT-FPN']['fpn']:.2f}x); whole models "
-      f"{costs['FPN'][''] / 1e6:.1f} vs {costs['VT-FPN'][''] / 1e6:.1f} M")
-print(f"- the live runs' losses fell: {all(loss_fell.values())}")
+takeaways.append(f"- the minis' necks: FPN {costs['FPN']['fpn'] / 1e6:.1f} M MACs, VT-FPN "
+      f"{costs['VT-FPN']['fpn'] / 1e6:.1f} M at 64x64 ({costs['FPN']['fpn'] / costs['VT-FPN']['fpn']:.2f}x); "
+      f"whole models {costs['FPN'][''] / 1e6:.1f} vs {costs['VT-FPN'][''] / 1e6:.1f} M")
+takeaways.append(f"- the live runs' losses fell: {all(loss_fell.values())}")
+takeaways.append(f"- cached, {len(seg['base'].seeds)} seeds of {study['settings']['epochs']} epochs: VT-FPN "
+      f"{seg['base'].mean_accuracy:.1f} ± {seg['base'].std:.1f} against FPN {seg['baseline'].mean_accuracy:.1f} ± "
+      f"{seg['baseline'].std:.1f} mIoU points, VT-FPN minus FPN {sum(vt_lead) / len(vt_lead):+.1f} "
+      f"({direction(vt_lead)}); background everywhere scores {background_study:.1f}; the last fifth of the "
+      f"epochs added {sum(seg['base'].late_gain) / len(vt_lead):+.1f} and "
+      f"{sum(seg['baseline'].late_gain) / len(vt_lead):+.1f} points")
+display(Markdown("\n".join(takeaways)))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (a live run: its digits depend on the CPU's float arithmetic; a later cell checks what must hold)
+takeaways = []
 fpn_miou, vt_miou = (ious[label].nanmean().item() for label in MINI)
-print(f"- trained on shapes ({len(histories['FPN'])} epochs each, one seed): mIoU FPN {fpn_miou:.3f}, VT-FPN "
-      f"{vt_miou:.3f} ({vt_miou - fpn_miou:+.3f}); pixel accuracy FPN "
+takeaways.append(f"- trained on shapes ({len(histories['FPN'])} epochs each, one seed): mIoU FPN {fpn_miou:.3f}, "
+      f"VT-FPN {vt_miou:.3f} ({vt_miou - fpn_miou:+.3f}); pixel accuracy FPN "
       f"{(predictions['FPN'] == masks).float().mean().item():.3f}, VT-FPN "
       f"{(predictions['VT-FPN'] == masks).float().mean().item():.3f}; predicting background everywhere scores "
       f"mIoU {background_miou:.3f} and pixel accuracy {(masks == 0).float().mean().item():.3f}")
-print(f"- so here VT-FPN scores {'lower than' if vt_miou < fpn_miou else 'at least as high as'} FPN, by "
+takeaways.append(f"- so here VT-FPN scores {'lower than' if vt_miou < fpn_miou else 'at least as high as'} FPN, by "
       f"{abs(vt_miou - fpn_miou):.3f} mIoU, after a run too short to separate the necks reliably")
 lift = [round(t[0] / u[0], 2) for t, u in zip(measured["trained"], measured["untrained"], strict=True)]
-print(f"- VT-FPN's token maps after training: lift per level C2..C5 over the untrained model's {lift}")
+takeaways.append(f"- VT-FPN's token maps after training: lift per level C2..C5 over the untrained model's {lift}")
+
+# %% [markdown]
+# display(Markdown("\n".join(takeaways)))
+#
+# ## Exercises
+#
+# 1. Which level of the pyramid costs the FPN's neck the most MACs at 473×473, and why that one? Count
+#    `fpn_resnet50`'s neck per module with `neck_macs_by_module`.
+#
+#    <details><summary>Solution</summary>
+#
+#    ```python
+#    parts = neck_macs_by_module(create_model("fpn_resnet50", num_classes=20), (473, 473))
+#    leaves = {name: macs for name, macs in parts.items()
+#              if name and not any(other.startswith(name + ".") for other in parts)}
+#    print(sorted(leaves.items(), key=lambda item: -item[1])[:3])
+#    # fpn.layer_blocks.0.0 first, 8.4 of 12.9 G: the 3x3 output conv on C2, the largest map (stride 4)
+#    ```
+#    </details>
+#
+# 2. In the cached study, is VT-FPN's mIoU difference to FPN larger than the seed-to-seed spread of FPN itself?
+#
+#    <details><summary>Solution</summary>
+#
+#    ```python
+#    print(seg["base"].mean_accuracy - seg["baseline"].mean_accuracy, seg["baseline"].spread)
+#    ```
+#    </details>
+#
+# 3. Predict, then check: does VT-FPN's neck cost fewer MACs than the FPN's at every input size, or is there a
+#    size below which the token work (fixed $L = 8$ tokens per level) costs more than the 3×3 convolutions?
+#
+#    <details><summary>Solution</summary>
+#
+#    ```python
+#    for size in (64, 128, 256, 473):
+#        fpn, vt = (neck_macs(create_model(name, num_classes=20), (size, size))
+#                   for name in ("fpn_resnet50", "vt_fpn_resnet50"))
+#        print(size, round(fpn / vt, 2))  # fewer at every size, but less so on small maps: 2.4x at 64 px
+#    ```
+#    </details>
+
