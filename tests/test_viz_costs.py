@@ -251,7 +251,7 @@ def test_the_cached_results_have_the_format_run_ablations_writes(tmp_path):
     settings = AblationSettings.from_dict(cached["settings"])
     assert settings == STUDIES["shapes"] and len(settings.seeds) >= 5
     tiny = AblationSettings(epochs=1, train_size=64, val_size=64, seeds=(0,), variants=("baseline", "base"),
-                            threads=1)
+                            threads=1, batch_size=32)
     fresh = run_ablations(tiny)
     written = load_ablations(save_ablations(fresh, tmp_path / "ablations.json"))
     assert written == fresh
