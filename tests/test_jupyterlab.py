@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,14 +23,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from _browser import NEEDS_BROWSER, headless_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "07_scaling.ipynb"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="headless Chromium is absent: `apt-get install chromium chromium-driver` (.ci/run does)")
+pytestmark = NEEDS_BROWSER
 START_TIMEOUT = 60  # seconds for JupyterLab to answer, and for the page and its kernel to be ready
 RUN_TIMEOUT = 240  # seconds for Run All (about a minute on 2 busy cores)
 REDRAW_TIMEOUT = 60  # seconds for a control's change to reach the figure (a new setting is counted first)
@@ -98,18 +94,7 @@ def lab(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium comes with the dev extra")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,1000", "--no-first-run", "--disable-extensions"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(START_TIMEOUT)
-    driver.set_script_timeout(START_TIMEOUT)
-    yield driver
-    driver.quit()
+    yield from headless_chromium(START_TIMEOUT)
 
 
 def wait_until(driver, script: str, timeout: float, what: str):

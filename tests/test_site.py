@@ -13,21 +13,16 @@ import http.server
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+from _browser import NEEDS_BROWSER, headless_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-NEEDS_BROWSER = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="headless Chromium is absent: `apt-get install chromium chromium-driver` (.ci/run does)")
 MATH = re.compile(r"\$[^$\n]+\$")
 PAGE_TIMEOUT = 30  # seconds for a page's figures and math to appear
 
@@ -77,18 +72,7 @@ def server(site: Path):
 
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium comes with the dev extra")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,1000", "--no-first-run", "--disable-extensions"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(PAGE_TIMEOUT)
-    driver.set_script_timeout(PAGE_TIMEOUT)
-    yield driver
-    driver.quit()
+    yield from headless_chromium(PAGE_TIMEOUT)
 
 
 def test_site_builds_strictly(site: Path):
