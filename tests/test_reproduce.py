@@ -37,7 +37,7 @@ def test_part1_reports_every_shipped_study_with_its_spread(report):
     assert len(re.findall(r"- \*\*-(TF|PE|DT)\*\* − base: [+-]\d+\.\d ± \d+\.\d points", text)) == 6  # shapes, digits
 
 
-def test_part2_counts_and_part3_retraces_the_cached_runs(report):
+def test_part2_counts_and_part3_retraces_the_cached_runs(report, capsys):
     path, seconds = report
     text = path.read_text()
     assert "## 2. Cost: the paper's tables beside vtlab's counts (counted)" in text and "Table 1" in text
@@ -60,8 +60,11 @@ def test_part2_counts_and_part3_retraces_the_cached_runs(report):
     assert "resnet_mini live" in figure and "shapes-pairs" in figure
     # a second call reuses the live runs instead of training again
     started = time.perf_counter()
-    again = reproduce(path.parent, live_epochs=1, tables=["3.2"], progress=False).read_text()
+    again = reproduce(path.parent, live_epochs=1, tables=["3.2"]).read_text()
     assert time.perf_counter() - started < seconds
+    shown = capsys.readouterr().out
+    assert "1/3 the paper's claims at toy scale, cached" in shown and "3/3 live" in shown
+    assert "epoch 1/1" not in shown  # progress lines are for epochs trained now, and none was
     assert again.count("| vt_resnet_mini | 1 |") == 1 and "| vt_resnet_mini | 2 |" not in again
 
 

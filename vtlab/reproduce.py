@@ -151,14 +151,27 @@ def _metrics(out: Path) -> list[dict]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
 
-def live_pair(out: Path, cached: dict, seed: int = 0, epochs: int = LIVE_EPOCHS) -> dict[str, list[dict]]:
+def live_pair(out: Path, cached: dict, seed: int = 0, epochs: int = LIVE_EPOCHS,
+              say: Callable[..., None] | None = None) -> dict[str, list[dict]]:
     """Train (or reuse) the first ``epochs`` epochs of the ``cached`` study's runs of ``seed`` for the baseline
-    and the VT base model, in parallel processes: metrics rows by variant."""
+    and the VT base model, in parallel processes: metrics rows by variant. ``say`` (e.g. ``print``) receives a
+    line for each epoch as a run's ``metrics.csv`` gains it, the progress of the quiet workers."""
     settings = AblationSettings.from_dict(cached["settings"])
     workers = min(len(LIVE_VARIANTS), os.cpu_count() or 1)
+    shown = {variant: len(_metrics(out / variant)) for variant in LIVE_VARIANTS}  # epochs reused, not reported
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         jobs = {variant: pool.submit(_live_run, settings, variant, seed, str(out / variant), epochs)
                 for variant in LIVE_VARIANTS}
+        while True:
+            finished = not concurrent.futures.wait(jobs.values(), timeout=2).not_done
+            for variant in LIVE_VARIANTS if say is not None else ():
+                rows = _metrics(out / variant)[:epochs]
+                for row in rows[shown[variant]:]:
+                    say(f"  {cached['variants'][variant]['model']}: epoch {int(row['epoch'])}/{epochs}, "
+                        f"train loss {row['train_loss']:.4f}, val acc {row['val_acc']:.4f}", flush=True)
+                shown[variant] = max(shown[variant], len(rows))
+            if finished:
+                break
         return {variant: job.result() for variant, job in jobs.items()}
 
 
@@ -254,7 +267,7 @@ def reproduce(out: str | Path = "reproduce", full: bool = False, seed: int = 0, 
     say(f"3/3 live: the first {live_epochs} epochs of the {LIVE_STUDY} study's seed-{seed} runs of "
         f"{settings.baseline} and {settings.model}, side by side ...", flush=True)
     trained = time.perf_counter()
-    live = live_pair(out / "live", cached, seed, live_epochs)
+    live = live_pair(out / "live", cached, seed, live_epochs, say if progress else None)
     part3 = live_section(live, cached, seed, time.perf_counter() - trained)
     say("\n".join(part3), flush=True)
     _figure(studies, live, cached, seed, out / "figure.html")
