@@ -116,8 +116,7 @@ explorer = token_explorer(images[:24], [A[:24] for A in maps], [m[:24] for m in 
 display(explorer)
 
 # %%
-explorer.set(image=5, block=1)
-explorer.show()
+explorer.show(image=5, block=1)
 
 # %% [markdown]
 # ## Measured: are the tokens different, and do they look at the shapes?

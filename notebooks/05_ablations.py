@@ -259,8 +259,7 @@ explorer = ablation_explorer(summaries)
 display(explorer)
 
 # %%
-explorer.set(TF=False)
-explorer.show()
+explorer.show(TF=False)
 
 # %% [markdown]
 # ## What this showed

@@ -295,8 +295,7 @@ display(explorer)
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (a live run: its digits depend on the CPU's float arithmetic; a later cell checks what must hold)
-explorer.set(scene=1, level=1)
-explorer.show()
+explorer.show(scene=1, level=1)
 
 # %% [markdown]
 # Measured as in notebook 4: for each token, the region (background or a shape) that holds most of its

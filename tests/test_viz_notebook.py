@@ -48,3 +48,26 @@ def test_explorer_set_changes_several_controls_with_one_redraw():
     assert drawn == [(1, 0), (3, 1)] and list(explorer.figure.data[0].y) == [3, 1]
     with pytest.raises(ValueError, match="unknown controls"):
         explorer.set(colour=2)
+
+
+def test_explorer_show_draws_another_setting_without_moving_the_widget(capsys, monkeypatch):
+    drawn, shown = [], []
+
+    def draw(n: int, kind: int) -> go.Figure:
+        drawn.append((n, kind))
+        return go.Figure(go.Scatter(y=[n, kind]))
+
+    controls = {"n": widgets.IntSlider(value=1, min=0, max=3), "kind": widgets.Dropdown(options=[("bars", 0),
+                                                                                                ("lines", 1)])}
+    explorer = FigureExplorer(draw, controls)
+    widget_figure, widget_outputs = explorer.figure, explorer.output.outputs
+    monkeypatch.setattr(go.Figure, "show", lambda self: shown.append(list(self.data[0].y)))
+    monkeypatch.setattr("vtlab.viz.explorer.display", lambda item: shown.append(item.data))
+    explorer.show(kind=1)
+    assert drawn == [(1, 0), (1, 1)] and shown[1] == [1, 1]
+    assert "at n = 1, kind = lines (its default view: n = 1, kind = bars)" in shown[0]
+    # the widget kept its setting, its figure and its output: nothing the front end shows was replaced
+    assert explorer.values == {"n": 1, "kind": 0} and explorer.figure is widget_figure
+    assert explorer.output.outputs is widget_outputs
+    with pytest.raises(ValueError, match="unknown controls"):
+        explorer.show(colour=2)

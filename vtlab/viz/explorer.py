@@ -63,11 +63,29 @@ class FigureExplorer(widgets.VBox):
             self._held = False
         self._redraw()
 
-    def show(self) -> None:
+    def show(self, **values: object) -> None:
         """Display the figure for the current settings under a caption naming them (:meth:`caption`): the view
-        a reader without a kernel (the executed notebook, the tutorial site) sees of the widget."""
-        display(Markdown(f'<p class="vtlab-widget-view"><em>{html.escape(self.caption())}</em></p>'))
-        self.figure.show()
+        a reader without a kernel (the executed notebook, the tutorial site) sees of the widget. With ``values``
+        (some controls' values), the figure for that setting instead, drawn without moving the widget: the
+        widget's own figure is never replaced by this, so no plot that the front end is still laying out is
+        taken away (JupyterLab's plotly renderer logs an error for such a plot)."""
+        unknown = set(values) - set(self.controls)
+        if unknown:
+            raise ValueError(f"unknown controls {sorted(unknown)}; expected some of {sorted(self.controls)}")
+        caption, figure = self.caption(), self.figure
+        if values:
+            before = self.values
+            self._held = True  # no redraw: the controls move to name the setting, and back
+            try:
+                for name, value in values.items():
+                    self.controls[name].value = value
+                caption, figure = self.caption(), self.draw(**self.values)
+            finally:
+                for name, value in before.items():
+                    self.controls[name].value = value
+                self._held = False
+        display(Markdown(f'<p class="vtlab-widget-view"><em>{html.escape(caption)}</em></p>'))
+        figure.show()
 
     def _redraw(self, change: dict | None = None) -> None:
         if getattr(self, "_held", False):  # inside set(): one redraw at its end
