@@ -368,8 +368,7 @@ def _run(config: TrainConfig, recipe: Recipe, model_name: str, data: str, task: 
         elif ctx.is_main:  # DistributedDataParallel accepts SyncBatchNorm on GPU modules only
             print("note: SyncBatchNorm needs CUDA; on the CPU each process keeps its own BatchNorm statistics",
                   file=sys.stderr)
-    channels_last = True  # faster on GPUs and on the CPU alike (module docstring)
-    model = model.to(device, memory_format=torch.channels_last)
+    model = model.to(device, memory_format=torch.channels_last)  # on every device (module docstring)
     ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
            if recipe.ema_decay else None)
     optimizer = build_optimizer(model, recipe, peak_lr)
@@ -433,8 +432,7 @@ def _run(config: TrainConfig, recipe: Recipe, model_name: str, data: str, task: 
                    leave=False, dynamic_ncols=True)
         for images, labels in bar:
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            if channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=torch.channels_last)
             with autocast:
                 logits = trained(images)
                 loss = criterion(logits.float(), labels)
@@ -458,8 +456,8 @@ def _run(config: TrainConfig, recipe: Recipe, model_name: str, data: str, task: 
         seconds = time.perf_counter() - started
         loss_sum, correct, labelled, seen = all_reduce_sum([loss_sum, correct, labelled, seen], device, ctx)
         classes = train_set.num_classes if segment else None
-        val = evaluate(trained, val_loader, device, ctx, channels_last, classes)
-        ema_val = evaluate(ema, val_loader, device, ctx, channels_last, classes) if ema is not None else {}
+        val = evaluate(trained, val_loader, device, ctx, True, classes)
+        ema_val = evaluate(ema, val_loader, device, ctx, True, classes) if ema is not None else {}
         for what, result in (("validation loss", val), ("EMA validation loss", ema_val)):
             if result:
                 _check_finite(what, result["loss"], epoch, out)

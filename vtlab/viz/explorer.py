@@ -8,6 +8,7 @@ widget (drawn by JupyterLab's plotly extension), which needs no widget library b
 
 from __future__ import annotations
 
+import contextlib
 import html
 from collections.abc import Callable
 
@@ -49,9 +50,9 @@ class FigureExplorer(widgets.VBox):
             return f"The widget above in its default view: {named(current)}."
         return f"The widget above at {named(current)} (its default view: {named(self.defaults)})."
 
-    def set(self, **values: object) -> None:
-        """Set several controls and redraw once: set one by one, each change would redraw (and send a figure to the
-        front end) for a setting nobody asked to see."""
+    @contextlib.contextmanager
+    def _holding(self, values: dict):
+        """Set ``values`` on the controls without a redraw for each, and hold redraws until the block ends."""
         unknown = set(values) - set(self.controls)
         if unknown:
             raise ValueError(f"unknown controls {sorted(unknown)}; expected some of {sorted(self.controls)}")
@@ -59,8 +60,15 @@ class FigureExplorer(widgets.VBox):
         try:
             for name, value in values.items():
                 self.controls[name].value = value
+            yield
         finally:
             self._held = False
+
+    def set(self, **values: object) -> None:
+        """Set several controls and redraw once: set one by one, each change would redraw (and send a figure to the
+        front end) for a setting nobody asked to see."""
+        with self._holding(values):
+            pass
         self._redraw()
 
     def show(self, **values: object) -> None:
@@ -69,21 +77,15 @@ class FigureExplorer(widgets.VBox):
         (some controls' values), the figure for that setting instead, drawn without moving the widget: the
         widget's own figure is never replaced by this, so no plot that the front end is still laying out is
         taken away (JupyterLab's plotly renderer logs an error for such a plot)."""
-        unknown = set(values) - set(self.controls)
-        if unknown:
-            raise ValueError(f"unknown controls {sorted(unknown)}; expected some of {sorted(self.controls)}")
         caption, figure = self.caption(), self.figure
-        if values:
-            before = self.values
-            self._held = True  # no redraw: the controls move to name the setting, and back
+        before = self.values
+        with self._holding(values):  # no redraw: the controls move to name the setting, and back
             try:
-                for name, value in values.items():
-                    self.controls[name].value = value
-                caption, figure = self.caption(), self.draw(**self.values)
+                if values:
+                    caption, figure = self.caption(), self.draw(**self.values)
             finally:
                 for name, value in before.items():
                     self.controls[name].value = value
-                self._held = False
         display(Markdown(f'<p class="vtlab-widget-view"><em>{html.escape(caption)}</em></p>'))
         figure.show()
 
