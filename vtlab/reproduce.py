@@ -38,7 +38,7 @@ import torch
 from . import __version__
 from .cost import paper
 from .cost.report import cost_report, paper_deltas
-from .train import TrainConfig, get_recipe, train
+from .train import get_recipe, train
 from .train.ablation import (
     BASELINE,
     STUDIES,
@@ -48,9 +48,9 @@ from .train.ablation import (
     load_study,
     run_ablations,
     save_ablations,
+    study_config,
     summarize_ablations,
     variant_label,
-    variant_model,
 )
 
 CLASSIFICATION_STUDIES = ("shapes", "pairs", "digits")
@@ -134,12 +134,7 @@ def _live_run(settings: AblationSettings, variant: str, seed: int, out: str, epo
     torch.set_num_threads(settings.threads)
     done = _metrics(Path(out))
     if len(done) < epochs:
-        name, options = variant_model(settings, variant)
-        train(TrainConfig(recipe=settings.recipe, model=name, data=settings.data, epochs=settings.epochs,
-                          batch_size=settings.batch_size, seed=seed, out=out, device="cpu",
-                          image_size=settings.image_size, train_size=settings.train_size,
-                          val_size=settings.val_size, progress=False, model_options=options, resume=True,
-                          stop_after=epochs - len(done)))
+        train(study_config(settings, variant, seed, out, device="cpu", resume=True, stop_after=epochs - len(done)))
     return _metrics(Path(out))[:epochs]
 
 

@@ -160,17 +160,20 @@ def _final_tokens(out: Path) -> list[dict[str, float]] | None:
     return [{key: float(row[key]) for key in TOKEN_KEYS} for row in rows if row["epoch"] == last]
 
 
+def study_config(settings: AblationSettings, variant: str, seed: int, out: str, **changes) -> TrainConfig:
+    """The engine's configuration of one run of a study (quiet), with ``changes`` to other TrainConfig fields."""
+    name, options = variant_model(settings, variant)
+    return TrainConfig(**{"recipe": settings.recipe, "model": name, "data": settings.data, "epochs": settings.epochs,
+                          "batch_size": settings.batch_size, "seed": seed, "out": out, "device": settings.device,
+                          "image_size": settings.image_size, "train_size": settings.train_size,
+                          "val_size": settings.val_size, "progress": False, "model_options": options, **changes})
+
+
 def run_one(settings: AblationSettings, variant: str, seed: int) -> dict:
     """Train one variant with one seed (quietly, in a temporary run folder); return its entry of ``runs``."""
-    name, options = variant_model(settings, variant)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        config = TrainConfig(recipe=settings.recipe, model=name, data=settings.data, epochs=settings.epochs,
-                             batch_size=settings.batch_size, seed=seed, out=out, device=settings.device,
-                             image_size=settings.image_size,
-                             train_size=settings.train_size, val_size=settings.val_size, progress=False,
-                             model_options=options)
-        rows = train(config)
+        rows = train(study_config(settings, variant, seed, out))
         tokens = _final_tokens(Path(out))
     return {"variant": variant, "seed": seed, "device": _device_name(settings.device),
             "seconds": round(time.perf_counter() - started, 1), "epochs": settings.epochs,
@@ -424,5 +427,5 @@ def binomial_stderr(accuracy: float, count: int) -> float:
 
 __all__ = ["BASELINE", "CLASSIFY", "FORMAT", "SEEDS", "STUDIES", "STUDY_DIR", "VARIANTS", "AblationSettings",
            "AblationSummary", "binomial_stderr", "check_ablations", "direction", "load_ablations", "load_study",
-           "run_ablations", "run_one", "save_ablations", "summarize_ablations", "variant_cost", "variant_label",
-           "variant_model"]
+           "run_ablations", "run_one", "save_ablations", "study_config", "summarize_ablations", "variant_cost",
+           "variant_label", "variant_model"]
