@@ -38,6 +38,14 @@ def test_count_macs_agrees_with_torch_flop_counter(name, size):
     assert vtlab.count_macs(model, size) == flop_counter_macs(model, torch.zeros(1, 3, *hw))
 
 
+@pytest.mark.parametrize("name, size", [("vt_resnet18", 224), ("vt_fpn_resnet50", 473)])
+def test_fused_attention_counts_the_same_macs(name, size):
+    """The fused projector does the same products in one call: the count, and torch's own counter, agree."""
+    fused = vtlab.create_model(name, fused_attention=True)
+    assert vtlab.count_macs(fused, size) == vtlab.count_macs(vtlab.create_model(name), size)
+    assert vtlab.count_macs(fused, 96) == flop_counter_macs(fused, torch.zeros(1, 3, 96, 96))
+
+
 def test_einsum_macs_are_exact():
     class Product(torch.nn.Module):
         def forward(self, a):

@@ -160,9 +160,11 @@ def test_eq3_multi_head_is_per_head_attention_concatenated():
     torch.testing.assert_close(tf(T_in[None])[0], expected, atol=ATOL, rtol=0)
 
 
-def test_eq4_projector_is_literal_even_with_groups():
+@pytest.mark.parametrize("fused", [False, True], ids=["matmul", "fused-sdpa"])
+def test_eq4_projector_is_literal_even_with_groups(fused):
     for q_groups, kv_groups in ((1, 1), (4, 2)):
-        proj = randomize(Projector(C, CT, heads=1, query_groups=q_groups, kv_groups=kv_groups, scaled=False))
+        proj = randomize(Projector(C, CT, heads=1, query_groups=q_groups, kv_groups=kv_groups, scaled=False,
+                                   fused=fused))
         X, T_out = feature_map(), torch.randn(N, L, CT, dtype=torch.float64)
         X_out = proj(X, T_out)
         assert X_out.shape == X.shape
@@ -258,10 +260,11 @@ def test_scaled_static_and_dynamic_tokenizers_against_a_per_head_reference(heads
             torch.testing.assert_close(tokens, new if kept is None else torch.cat([kept, new]), atol=ATOL, rtol=0)
 
 
-def test_scaled_multi_head_grouped_projector_against_a_per_head_reference():
+@pytest.mark.parametrize("fused", [False, True], ids=["matmul", "fused-sdpa"])
+def test_scaled_multi_head_grouped_projector_against_a_per_head_reference(fused):
     heads = 4
     d = C // heads
-    proj = randomize(Projector(C, CT, heads=heads, query_groups=4, kv_groups=2, scaled=True))
+    proj = randomize(Projector(C, CT, heads=heads, query_groups=4, kv_groups=2, scaled=True, fused=fused))
     X, T_out = feature_map(), torch.randn(N, L, CT, dtype=torch.float64)
     X_out = proj(X, T_out)
     Q, K, V = proj.Q_T_to_X.matrix(), proj.K_T_to_X.matrix(), proj.V_T_to_X.matrix()
@@ -339,3 +342,27 @@ def test_samples_in_a_batch_stay_independent(name):
     keep = torch.tensor([0, 2, 3])
     torch.testing.assert_close(changed[keep], out[keep], atol=1e-9, rtol=0)
     assert not torch.allclose(changed[1], out[1])
+
+
+@pytest.mark.parametrize("name", ["vt_resnet_mini", "vt_fpn_resnet_mini"])
+def test_fused_attention_is_the_same_model(name):
+    """``fused_attention=True`` (the projector as one scaled_dot_product_attention call) changes how equation (4)
+    is computed, not what: with the same weights, the outputs and every gradient match the matmul path, in float64
+    and in training mode (batch statistics)."""
+    import vtlab
+
+    models = []
+    for fused in (False, True):
+        torch.manual_seed(0)
+        models.append(vtlab.create_model(name, num_classes=5, fused_attention=fused).double().train())
+    assert all(p.fused for p in models[1].modules() if isinstance(p, Projector))
+    assert any(isinstance(p, Projector) for p in models[1].modules())
+    images = torch.randn(3, 3, 64, 64, dtype=torch.float64)
+    outputs = []
+    for model in models:
+        out = model(images)
+        out.square().mean().backward()
+        outputs.append(out)
+    torch.testing.assert_close(outputs[1], outputs[0], atol=1e-10, rtol=0)
+    for (name_a, a), (_, b) in zip(models[0].named_parameters(), models[1].named_parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, atol=1e-10, rtol=1e-8, msg=name_a)

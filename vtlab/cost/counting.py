@@ -1,7 +1,8 @@
 """Counting multiply-accumulates (MACs) and parameters the way the paper does.
 
 Convention (it gives torchvision's ResNet-18 the paper's 1.814 GMACs at 224×224): one multiply-add of a
-convolution, a linear layer or a matrix product (matmul, bmm, einsum) is one MAC; normalization, pooling,
+convolution, a linear layer or a matrix product (matmul, bmm, einsum, and the two products a fused
+``scaled_dot_product_attention`` call makes) is one MAC; normalization, pooling,
 activations, softmax and other element-wise work are not counted. Parameters are those of convolutions,
 linear layers and free weights such as W_A; normalization layers' affine parameters are not counted, which
 is what reproduces the paper's baseline figures (ResNet-50: 25.557 M in torchvision, 25.5 M in Table 1).
@@ -48,6 +49,14 @@ def _einsum_macs(inputs, outputs) -> int:
     return math.prod(sizes.values())
 
 
+def _attention_macs(inputs, outputs) -> int:
+    """MACs of scaled_dot_product_attention(q, k, v): the two products it fuses, q kᵀ and (softmax) v."""
+    q, k, v = (get_shape(value) for value in inputs[:3])
+    *batch, queries, d = q
+    keys, d_v = k[-2], v[-1]
+    return math.prod(batch) * queries * keys * (d + d_v)
+
+
 MAC_HANDLES = {
     "aten::_convolution": conv_flop_jit,
     "aten::addmm": addmm_flop_jit,
@@ -56,6 +65,7 @@ MAC_HANDLES = {
     "aten::mm": matmul_flop_jit,
     "aten::bmm": bmm_flop_jit,
     "aten::einsum": _einsum_macs,
+    "aten::scaled_dot_product_attention": _attention_macs,
 }
 # Traced, but not multiply-adds under the paper's convention.
 _IGNORED = ["aten::batch_norm", "aten::layer_norm", "aten::group_norm", "aten::instance_norm",

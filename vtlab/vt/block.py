@@ -46,6 +46,8 @@ class VTConfig:
     pixel-wise Q_{T→X}; kv_groups: of its K_{T→X}, V_{T→X}.
     position_size / position_downsample: the position encoder's grid (Cp = (size / 2^downsample)^2);
     position_resize: how it resizes the maps to that grid ("bilinear", or "nearest" as Listing 2).
+    fused_attention: the projector's attention as one ``scaled_dot_product_attention`` call (the same function;
+    see :class:`~vtlab.vt.projector.Projector`).
     """
 
     C: int = 512
@@ -65,6 +67,7 @@ class VTConfig:
     dynamic: bool = True
     scaled: bool = True
     tokenizer_norm: bool = True
+    fused_attention: bool = False
 
     def replace(self, **changes) -> VTConfig:
         unknown = set(changes) - set(asdict(self))
@@ -96,7 +99,7 @@ class VisualTransformerBlock(nn.Module):
         self.projector = self.feature_norm = None
         if project:
             self.projector = Projector(c.C, c.CT, heads=c.heads, query_groups=c.query_groups,
-                                       kv_groups=c.kv_groups, scaled=c.scaled)
+                                       kv_groups=c.kv_groups, scaled=c.scaled, fused=c.fused_attention)
             self.feature_norm = nn.BatchNorm2d(c.C)
 
     def forward(self, X_in: torch.Tensor,

@@ -64,7 +64,8 @@ class VTFPN(nn.Module):
                             if c.transformer else TokenConv(c.CT, c.CT))
         self.transformer_norm = nn.LayerNorm(c.CT)
         self.projectors = nn.ModuleList(
-            Projector(c.C, c.CT, heads=c.heads, query_groups=c.query_groups, kv_groups=c.kv_groups, scaled=c.scaled)
+            Projector(c.C, c.CT, heads=c.heads, query_groups=c.query_groups, kv_groups=c.kv_groups, scaled=c.scaled,
+                      fused=c.fused_attention)
             for _ in in_channels)
         self.feature_norms = nn.ModuleList(nn.BatchNorm2d(c.C) for _ in in_channels)
 

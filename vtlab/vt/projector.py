@@ -11,6 +11,12 @@ Multi-head and grouped as in Listing 4: C is split into h heads; Q_{T→X}, a po
 HW pixels, may be grouped (Listing 4 uses 16 groups) as may K and V. With ``scaled=True`` the logits are divided
 by sqrt(C/h); ``heads=1, groups=1, scaled=False`` is the literal equation.
 
+``fused=True`` computes the same function with ``torch.nn.functional.scaled_dot_product_attention``: the pixels
+are the queries and the L tokens the keys and values, so the HW×L attention is never written out as a tensor.
+The multiply-adds are the same. It is off by default because on the CPU it was measured slower, not faster
+(docs/scale.md, "Rewrites"). It has not yet been measured on a GPU, where fused attention kernels are usually
+at their best.
+
 Shapes: X_in (N, C, H, W), T_out (N, L, CT) → X_out (N, C, H, W).
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
@@ -28,11 +35,11 @@ from .pointwise import PixelConv, TokenConv
 
 class Projector(nn.Module):
     def __init__(self, C: int, CT: int, heads: int = 1, query_groups: int = 1, kv_groups: int = 1,
-                 scaled: bool = True):
+                 scaled: bool = True, fused: bool = False):
         check_positive(C=C, CT=CT, heads=heads)
         check_divisible("C", C, "heads", heads)
         super().__init__()
-        self.C, self.CT, self.heads, self.scaled = C, CT, heads, scaled
+        self.C, self.CT, self.heads, self.scaled, self.fused = C, CT, heads, scaled, fused
         self.Q_T_to_X = PixelConv(C, C, groups=query_groups)
         self.K_T_to_X = TokenConv(CT, C, groups=kv_groups)
         self.V_T_to_X = TokenConv(CT, C, groups=kv_groups)
@@ -45,10 +52,20 @@ class Projector(nn.Module):
         check_feature_map(X_in, self.C)
         check_tokens(T_out, None, self.CT, name="output tokens T_out")
         values = rearrange(self.V_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
+        if self.fused:
+            return X_in + self._fused(X_in, T_out, values)
         # "n h l hw, n h l d -> n h d hw" as a plain batched matmul: the pixel-sized products are the hot path,
         # and torch.matmul runs them without the copies einsum makes here (same MACs, counted the same)
         fused = torch.matmul(values.transpose(2, 3), self._attention(X_in, T_out))
         return X_in + rearrange(fused, "n h d (y x) -> n (h d) y x", y=X_in.shape[2])
+
+    def _fused(self, X_in: torch.Tensor, T_out: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """softmax(QKᵀ)V with one fused call: pixels query the tokens. (N, C, H, W), the map without X_in."""
+        queries = rearrange(self.Q_T_to_X(X_in), "n (h d) y x -> n h (y x) d", h=self.heads)
+        keys = rearrange(self.K_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
+        scale = 1 / math.sqrt(self.C // self.heads) if self.scaled else 1.0
+        fused = F.scaled_dot_product_attention(queries, keys, values, scale=scale)
+        return rearrange(fused, "n h (y x) d -> n (h d) y x", y=X_in.shape[2])
 
     def _attention(self, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
         """The attention transposed, (N, heads, L, HW): the layout in which no copy of the map is made."""
