@@ -40,8 +40,10 @@ from IPython.display import Markdown, display
 
 from vtlab.train import TrainConfig, get_recipe, train
 from vtlab.train.ablation import AblationSettings, direction, load_study, summarize_ablations
+from vtlab.train.engine import RESUME_SETTINGS
 from vtlab.train.evaluation import evaluate_run
 from vtlab.viz import setup_notebook
+from vtlab.viz.notebook import check_answers
 from vtlab.viz.training import curves_figure, lr_schedule_figure, mean_curve_figure
 
 device = setup_notebook(seed=0)
@@ -198,36 +200,58 @@ display(Markdown(
 # %% [markdown]
 # ## Exercises
 #
-# 1. Train the baseline `resnet_mini` with the same short settings as the live run and compare its last
-#    validation accuracy with the VT model's. Is one short run enough to say which is better? (Compare the
-#    difference with the seed-to-seed spread printed above.)
+# Store each answer in the variable the exercise names, then run the check cell at the end: it says whether each
+# answer is right without printing the expected value.
+#
+# 1. *One run, or several?* The live run above trained one seed. In the cached shapes study, the VT and ResNet
+#    runs of a seed are paired (the same data in the same order). On how many seeds would that one pair alone have
+#    ranked the ResNet above the VT model? Read the final accuracies from `study["runs"]` and store the count in
+#    `answer_1`. (A live pair: `train(replace(config, model="resnet_mini", out=str(runs / "resnet")))` trains the
+#    ResNet with the live run's settings, in about the live run's time.)
 #
 #    <details><summary>Solution</summary>
 #
 #    ```python
-#    base = train(replace(config, model="resnet_mini", out=str(runs / "resnet")))
-#    print(base[-1]["val_acc"], history[-1]["val_acc"], f"spread over seeds: ± {vt.std:.1f} points")
+#    final = {(run["variant"], run["seed"]): run["val_acc"][-1] for run in study["runs"]}
+#    answer_1 = sum(final["baseline", seed] > final["base", seed] for seed in study_settings.seeds)
+#    print(answer_1, "of", len(study_settings.seeds), "seeds")
+#    # one pair can rank the two models the wrong way round: compare several seeds, paired, before concluding
 #    ```
 #    </details>
 #
-# 2. Resume the small run with another seed. What does the engine say, and why is refusing the safe choice?
+# 2. *Resume with another seed.* Predict: if the small run in `runs / "resumed"` is resumed with `seed=1`, does
+#    the engine continue it or refuse? Try it, and store `True` in `answer_2` if it refuses (a `ValueError`),
+#    `False` if it continues. Why is refusing the safe choice?
 #
 #    <details><summary>Solution</summary>
 #
 #    ```python
 #    try:
-#        train(replace(small, out=str(runs / "resumed"), resume=True, seed=1, epochs=3))
+#        train(replace(small, out=str(runs / "resumed"), resume=True, seed=1))
+#        answer_2 = False
 #    except ValueError as error:
+#        answer_2 = True
 #        print(error)  # a resumed run must keep its settings; allow_changes=True records a deliberate change
 #    ```
 #    </details>
 #
-# 3. Plot the learning rate of the `quick` recipe over the live run's steps with `lr_schedule_figure` and find
-#    where the warm-up ends.
+# 3. *The schedule fits the run.* Without `FULL`, the live run lasts 4 epochs, not the `quick` recipe's 10. Plot
+#    the recipe's learning rate over the live run's length with `lr_schedule_figure(quick, epochs=len(history))`:
+#    where does the warm-up end, and does the cosine reach zero at the end of this run or at epoch 10? Read the
+#    learning rate after epoch 2 and store it in `answer_3` (the check compares it with what the run recorded).
 #
 #    <details><summary>Solution</summary>
 #
 #    ```python
-#    lr_schedule_figure(quick, batch_sizes=(64,)).show()
+#    lr_schedule_figure(quick, epochs=len(history)).show()  # warm-up over epoch 1, then a cosine to 0 at the end
+#    from vtlab.train.recipes import lr_factor  # the engine multiplies the peak lr by it, step by step
+#    answer_3 = quick.lr * lr_factor(quick, 2, len(history))  # after 2 epochs, at the recipe's own batch (64)
 #    ```
 #    </details>
+
+# %%
+check_answers(globals(), {
+    "answer_1": sum(d > 0 for d in resnet.delta),  # seeds on which the ResNet ended above the VT model
+    "answer_2": "seed" in RESUME_SETTINGS and not small.allow_changes,  # a resume compares the seed with run.json
+    "answer_3": history[1]["lr"],  # the learning rate the live run recorded after its second epoch
+}, rtol=1e-3)

@@ -49,6 +49,7 @@ from vtlab.probe import (
     upsample_maps,
 )
 from vtlab.viz import setup_notebook
+from vtlab.viz.notebook import check_answers
 from vtlab.viz.probe import token_history_figure, token_report_figure
 from vtlab.viz.tokens import token_explorer, token_grid_figure
 
@@ -234,21 +235,27 @@ display(Markdown(
 # %% [markdown]
 # ## Exercises
 #
-# 1. Which region does each of block 1's tokens prefer over the 300 scenes? Count, per token, how often each
-#    region is its best one.
+# Store each answer in the variable the exercise names, then run the check cell at the end: it says whether each
+# answer is right without printing the expected value.
+#
+# 1. *Where do block 1's tokens look?* For each of block 1's tokens, count over the scenes how often each region
+#    is its best one (the region holding most of its weight). Store the counts in `answer_1` as a tensor of shape
+#    (tokens, regions), the regions in the order of `names`. Do the four dynamic tokens share one favourite
+#    region, or divide the scenes between them?
 #
 #    <details><summary>Solution</summary>
 #
 #    ```python
 #    best = mass[1][:, 0].argmax(-1)  # (scenes, tokens): index of each token's best region
-#    for token in range(best.shape[1]):
-#        counts = torch.bincount(best[:, token], minlength=len(names))
+#    answer_1 = torch.stack([torch.bincount(best[:, token], minlength=len(names)) for token in range(best.shape[1])])
+#    for token, counts in enumerate(answer_1):
 #        print(token, {names[r]: int(c) for r, c in enumerate(counts) if c})
 #    ```
 #    </details>
 #
-# 2. Does a token look more at the *labelled* (largest) shape than at the small ones? Compare the weight on the
-#    labelled shape's region with that region's share of the pixels.
+# 2. *The labelled shape.* A scene's label is the type of its largest shape. Do block 0's tokens look at that
+#    shape more than a flat map would? Store in `answer_2` the mean weight the tokens put on the labelled shape's
+#    region divided by that region's mean share of the pixels (1: as much as a flat map).
 #
 #    <details><summary>Solution</summary>
 #
@@ -256,18 +263,40 @@ display(Markdown(
 #    label_region = scenes.labels + 1  # mask id of the labelled shape
 #    on_label = mass[0][:, 0].gather(-1, label_region[:, None, None].expand(-1, mass[0].shape[2], 1))
 #    share = (masks == label_region[:, None, None]).float().mean((1, 2))
+#    answer_2 = (on_label.mean() / share.mean()).item()
 #    print(f"weight on the labelled shape {on_label.mean():.3f}, its share of the pixels {share.mean():.3f}")
 #    ```
 #    </details>
 #
-# 3. Build an untrained `vt_resnet_mini` with `tokenizer_norm=False` (no BatchNorm on the map the tokenizer
-#    reads) and measure it with `token_report`. How do its dynamic tokens compare with the untrained model above?
+# 3. *The BatchNorm before training.* The collapse chain above says that, untrained, the tokenizer's BatchNorm
+#    passes the map unchanged. Predict, then check: build the untrained model again without it
+#    (`torch.manual_seed(0)`, then `create_model("vt_resnet_mini", num_classes=6, tokenizer_norm=False)`, in
+#    float64 and eval mode as above) and compare its coefficient maps with `untrained`'s on the first 4 scenes.
+#    Store `True` in `answer_3` if every block's maps agree within `atol=1e-6` (`torch.allclose`), else `False`.
 #
 #    <details><summary>Solution</summary>
 #
 #    ```python
-#    torch.manual_seed(0)
+#    torch.manual_seed(0)  # the same initial weights as `untrained`
 #    plain = create_model("vt_resnet_mini", num_classes=6, tokenizer_norm=False).double().eval()
-#    print(token_report(plain, x, masks, len(names)))
+#    with torch.no_grad():
+#        answer_3 = all(torch.allclose(a, b, atol=1e-6) for a, b in
+#                       zip(coefficient_maps(plain, x[:4]), coefficient_maps(untrained, x[:4]), strict=True))
+#    print(answer_3)
+#    # True: at its initial statistics (mean 0, variance 1) the BatchNorm is the identity, so the dynamic tokens
+#    # collapse with or without it; it is the statistics learnt in training that remove the shared mean
 #    ```
 #    </details>
+
+# %%
+torch.manual_seed(0)  # exercise 3's model, built here again
+without_norm = create_model("vt_resnet_mini", num_classes=6, tokenizer_norm=False).double().eval()
+label_region = scenes.labels + 1
+with torch.no_grad():
+    check_answers(globals(), {
+        "answer_1": torch.nn.functional.one_hot(mass[1][:, 0].argmax(-1), len(names)).sum(0),  # (tokens, regions)
+        "answer_2": (mass[0][:, 0][torch.arange(len(masks)), :, label_region].mean()
+                     / (masks == label_region[:, None, None]).float().mean()).item(),
+        "answer_3": all(torch.allclose(a, b, atol=1e-6) for a, b in
+                        zip(coefficient_maps(without_norm, x[:4]), coefficient_maps(untrained, x[:4]), strict=True)),
+    }, rtol=1e-4)

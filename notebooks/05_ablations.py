@@ -56,6 +56,7 @@ from vtlab.train.ablation import (
     variant_cost,
 )
 from vtlab.viz.ablation import ablation_explorer, table3_figure
+from vtlab.viz.notebook import check_answers
 from vtlab.viz.training import accuracy_macs_figure, curves_figure
 
 device = vtlab.viz.setup_notebook()
@@ -314,35 +315,61 @@ display(Markdown(takeaway))
 # %% [markdown]
 # ## Exercises
 #
-# 1. Which variant's accuracy varies most from seed to seed? Is its mean difference to the base larger than that
+# Store each answer in the variable the exercise names, then run the check cell at the end: it says whether each
+# answer is right without printing the expected value.
+#
+# 1. *The noisiest variant.* Which variant's final accuracy varies most from seed to seed? Store its standard
+#    deviation over the seeds (in points) in `answer_1`. Is its mean difference to the base larger than that
 #    spread?
 #
 #    <details><summary>Solution</summary>
 #
 #    ```python
 #    noisiest = max(summaries.values(), key=lambda s: s.std)
+#    answer_1 = noisiest.std
 #    print(noisiest.variant, round(noisiest.std, 1), round(noisiest.mean_delta, 1))
+#    # a mean difference smaller than the variant's own spread over the seeds is no evidence either way
 #    ```
 #    </details>
 #
-# 2. Did the runs reach a plateau? For each variant, compare the accuracy at the last epoch with the best epoch.
+# 2. *Last epoch or best epoch?* The tables above use each run's last epoch, not its best one. How much would
+#    picking the best epoch have changed? Store the largest drop from a run's best epoch to its last, in points,
+#    over all the runs, in `answer_2`, and compare it with the base's seed-to-seed spread.
 #
 #    <details><summary>Solution</summary>
 #
 #    ```python
-#    for run in results["runs"]:
-#        print(run["variant"], run["seed"], max(run["val_acc"]) - run["val_acc"][-1])
+#    drops = {(run["variant"], run["seed"]): 100 * (max(run["val_acc"]) - run["val_acc"][-1])
+#             for run in results["runs"]}
+#    answer_2 = max(drops.values())
+#    print(max(drops, key=drops.get), round(answer_2, 1), "points; the base's seed spread", round(base_runs.spread, 1))
+#    # small against the spread: the last epoch (not chosen by looking at the validation scores) changes little
 #    ```
 #    </details>
 #
-# 3. The runs record each model's token measurements at the end (`run["tokens"]`). Do the -DT runs (both blocks
-#    static) have more distinct second-block tokens than the base's dynamic ones?
+# 3. *Static tokens, more distinct?* The runs record each model's token measurements at the end (`run["tokens"]`,
+#    one entry per block). Do the -DT runs (both blocks static) have more distinct second-block tokens than the
+#    base's dynamic ones? Store the mean second-block cosine of the -DT runs minus that of the base runs in
+#    `answer_3` (below 0: the static tokens are the more distinct).
 #
 #    <details><summary>Solution</summary>
 #
 #    ```python
+#    mean_cosine = {}
 #    for variant in ("base", "-DT"):
 #        cosines = [run["tokens"][1]["cosine"] for run in results["runs"] if run["variant"] == variant]
+#        mean_cosine[variant] = sum(cosines) / len(cosines)
 #        print(variant, [round(c, 2) for c in cosines])
+#    answer_3 = mean_cosine["-DT"] - mean_cosine["base"]
 #    ```
 #    </details>
+
+# %%
+block_1_cosines = {variant: torch.tensor([run["tokens"][1]["cosine"] for run in results["runs"]
+                                          if run["variant"] == variant], dtype=torch.float64)
+                   for variant in ("base", "-DT")}
+check_answers(globals(), {
+    "answer_1": max(s.std for s in summaries.values()),  # points
+    "answer_2": 100 * max(max(run["val_acc"]) - run["val_acc"][-1] for run in results["runs"]),  # points
+    "answer_3": (block_1_cosines["-DT"].mean() - block_1_cosines["base"].mean()).item(),
+})

@@ -53,6 +53,7 @@ from vtlab.reproduce import study_section
 from vtlab.train import TrainConfig, get_recipe, train
 from vtlab.train.ablation import direction, load_study, summarize_ablations
 from vtlab.train.evaluation import load_run
+from vtlab.viz.notebook import check_answers
 from vtlab.viz.segmentation import (
     class_iou,
     class_iou_figure,
@@ -385,45 +386,66 @@ takeaways.append(f"- so here VT-FPN scores {'lower than' if vt_miou < fpn_miou e
       f"{abs(vt_miou - fpn_miou):.3f} mIoU, after a run too short to separate the necks reliably")
 lift = [round(t[0] / u[0], 2) for t, u in zip(measured["trained"], measured["untrained"], strict=True)]
 takeaways.append(f"- VT-FPN's token maps after training: lift per level C2..C5 over the untrained model's {lift}")
+display(Markdown("\n".join(takeaways)))
 
 # %% [markdown]
-# display(Markdown("\n".join(takeaways)))
-#
 # ## Exercises
 #
-# 1. Which level of the pyramid costs the FPN's neck the most MACs at 473×473, and why that one? Count
-#    `fpn_resnet50`'s neck per module with `neck_macs_by_module`.
+# Store each answer in the variable the exercise names, then run the check cell at the end: it says whether each
+# answer is right without printing the expected value.
+#
+# 1. *The costliest level.* Which level of the pyramid costs the FPN's neck the most MACs at LIP's 473×473, and
+#    why that one? Count `fpn_resnet50`'s neck per module with `neck_macs_by_module` (as above, at
+#    `paper.TABLE4_INPUT_SIZES["LIP"]`) and store the share (0 to 1) of the neck's MACs spent on that level, its
+#    lateral 1×1 conv and its 3×3 output conv together, in `answer_1`.
 #
 #    <details><summary>Solution</summary>
 #
 #    ```python
-#    parts = neck_macs_by_module(create_model("fpn_resnet50", num_classes=20), (473, 473))
-#    leaves = {name: macs for name, macs in parts.items()
-#              if name and not any(other.startswith(name + ".") for other in parts)}
-#    print(sorted(leaves.items(), key=lambda item: -item[1])[:3])
-#    # fpn.layer_blocks.0.0 first, 8.4 of 12.9 G: the 3x3 output conv on C2, the largest map (stride 4)
+#    lip_parts = neck_macs_by_module(models["fpn_resnet50"], paper.TABLE4_INPUT_SIZES["LIP"])
+#    per_level = [lip_parts[f"fpn.inner_blocks.{i}"] + lip_parts[f"fpn.layer_blocks.{i}"] for i in range(4)]
+#    answer_1 = max(per_level) / lip_parts[""]
+#    print([f"{macs / 1e9:.2f} G" for macs in per_level], f"{answer_1:.0%}")
+#    # C2 first: the largest map (stride 4, 16 times C4's pixels), and there the 3x3 output conv, 256 to 256
+#    # channels, costs 9 times the 1x1 lateral conv per pixel
 #    ```
 #    </details>
 #
-# 2. In the cached study, is VT-FPN's mIoU difference to FPN larger than the seed-to-seed spread of FPN itself?
+# 2. *Difference or noise?* In the cached study, is VT-FPN's mIoU difference to FPN larger than the seed-to-seed
+#    spread of FPN itself? Store VT-FPN's mean mIoU minus FPN's (in points) in `answer_2` and compare it with
+#    `seg["baseline"].spread`.
 #
 #    <details><summary>Solution</summary>
 #
 #    ```python
-#    print(seg["base"].mean_accuracy - seg["baseline"].mean_accuracy, seg["baseline"].spread)
+#    answer_2 = seg["base"].mean_accuracy - seg["baseline"].mean_accuracy
+#    print(round(answer_2, 1), "points; FPN's spread over the seeds", round(seg["baseline"].spread, 1))
+#    print("per seed:", [round(d, 1) for d in vt_lead])  # the paired differences: do they agree in sign?
 #    ```
 #    </details>
 #
-# 3. Predict, then check: does VT-FPN's neck cost fewer MACs than the FPN's at every input size, or is there a
-#    size below which the token work (fixed $L = 8$ tokens per level) costs more than the 3×3 convolutions?
+# 3. *Always cheaper?* Predict, then check: does VT-FPN's neck cost fewer MACs than the FPN's at every input size,
+#    or is there a size below which its token work costs more than the FPN's 3×3 convolutions? Count both necks
+#    with `neck_macs` on square inputs of 32, 64 and 473 px, and store the ratio FPN / VT-FPN at 32 px in
+#    `answer_3` (below 1: VT-FPN's neck is the costlier).
 #
 #    <details><summary>Solution</summary>
 #
 #    ```python
-#    for size in (64, 128, 256, 473):
-#        fpn, vt = (neck_macs(create_model(name, num_classes=20), (size, size))
-#                   for name in ("fpn_resnet50", "vt_fpn_resnet50"))
-#        print(size, round(fpn / vt, 2))  # fewer at every size, but less so on small maps: 2.4x at 64 px
+#    ratio = {size: neck_macs(models["fpn_resnet50"], (size, size)) / neck_macs(models["vt_fpn_resnet50"], (size, size))
+#             for size in (32, 64, 473)}
+#    print({size: round(r, 2) for size, r in ratio.items()})
+#    answer_3 = ratio[32]
+#    # below 1 at 32 px: the transformer over the 32 tokens costs the same at every size, while the FPN's
+#    # convolutions shrink with the maps
 #    ```
 #    </details>
 
+# %%
+lip_neck = neck_macs_by_module(models["fpn_resnet50"], paper.TABLE4_INPUT_SIZES["LIP"])  # exercise 1's count
+check_answers(globals(), {
+    "answer_1": max(lip_neck[f"fpn.inner_blocks.{i}"] + lip_neck[f"fpn.layer_blocks.{i}"] for i in range(4))
+    / lip_neck[""],
+    "answer_2": sum(vt_lead) / len(vt_lead),  # VT-FPN minus FPN, mIoU points, mean over the paired seeds
+    "answer_3": neck_macs(models["fpn_resnet50"], (32, 32)) / neck_macs(models["vt_fpn_resnet50"], (32, 32)),
+})
