@@ -1,4 +1,5 @@
-"""What the two benchmarks share: the run options, model preparation, alternating timing, and a per-part
+"""What the two benchmarks share: the run options, the protocol run (fresh processes, :mod:`_protocol`), the
+older in-process alternation (``--in-process``: quick, but offset by the process's history), and a per-part
 breakdown that says where a model's time goes and at what rate it does its multiply-adds.
 
 The breakdown times the parts of one ordinary forward pass: a forward hook on the module that ends each part
@@ -8,7 +9,7 @@ records the clock, so the parts run in context (the same caches, the same inputs
 from __future__ import annotations
 
 import argparse
-import itertools
+import fnmatch
 import statistics
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from contextlib import nullcontext
 
 import torch
 import torch._inductor.config as inductor_config
+from _protocol import Spec, compare, describe, machine
 from torch import nn
 
 from vtlab.cost import macs_by_module
@@ -24,7 +26,13 @@ from vtlab.cost import macs_by_module
 def add_options(parser: argparse.ArgumentParser, repeats: int) -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--repeats", type=int, default=repeats, help="timed calls per process (their median counts)")
+    parser.add_argument("--processes", type=int, default=5,
+                        help="fresh processes per model, alternated baseline, VT, baseline, ... (default 5)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="time both models in this one process instead (quicker, less trustworthy)")
+    parser.add_argument("--fused-attention", action="store_true",
+                        help="the VT model's projector as one scaled_dot_product_attention call")
     parser.add_argument("--compile", action="store_true", help="torch.compile both models")
     parser.add_argument("--freeze", action="store_true",
                         help="with --compile, inference only: inductor's weight freezing (constant-folded, prepacked "
@@ -40,6 +48,26 @@ def check_options(args: argparse.Namespace) -> None:
         raise SystemExit("--freeze applies to compiled models: add --compile")
     if args.breakdown and args.compile:
         raise SystemExit("--breakdown times the parts of an eager forward pass: drop --compile")
+    if args.processes < 1 or args.repeats < 1:
+        raise SystemExit(f"--processes and --repeats must be at least 1, got {args.processes} and {args.repeats}")
+
+
+def run_protocol(args: argparse.Namespace, models: tuple[str, str], modes: tuple[str, ...],
+                 size: tuple[int, int], classes: int | None, warmup: int = 3) -> None:
+    """Time baseline and VT model under the protocol (fresh processes, alternated) and print each mode's ratio."""
+    print(describe(machine(args.threads, args.device)))
+    common = dict(batch=args.batch, size=size, classes=classes, threads=args.threads, device=args.device,
+                  channels_last=args.channels_last, compile=args.compile, freeze=args.freeze, warmup=warmup,
+                  repeats=args.repeats)
+    print(f"{args.processes} fresh processes per model, alternated; in each, {warmup} warm-up calls and the median of "
+          f"{args.repeats} calls (more when they take under 0.5 s)"
+          f"{', fused attention' if args.fused_attention else ''}")
+    for mode in modes:
+        comparison = compare(Spec(models[0], mode=mode, **common),
+                             Spec(models[1], mode=mode, variant="fused-attention" if args.fused_attention else "",
+                                  **common),
+                             processes=args.processes)
+        print(comparison.line(), flush=True)
 
 
 class Setting:
@@ -93,49 +121,76 @@ class Setting:
         return {name: statistics.median(t) for name, t in times.items()}
 
 
+def part_modules(model: nn.Module, patterns: list[str]) -> list[str]:
+    """The modules of ``model`` whose names match any shell-style pattern, outermost only (a match's own
+    sub-modules are left out, so no time or MAC is counted twice)."""
+    names = [name for name, _ in model.named_modules() if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
+    outermost = [n for n in names if not any(n.startswith(other + ".") for other in names)]
+    if not outermost:
+        raise ValueError(f"no module of {type(model).__name__} matches {patterns}")
+    return outermost
+
+
 def breakdown(setting: Setting, models: dict[str, nn.Module], parts: dict[str, dict[str, list[str]]],
-              x: torch.Tensor, input_size: int | tuple[int, int]) -> None:
-    """Print each model's time per part and the MACs it does there per second.
+              x: torch.Tensor, input_size: int | tuple[int, int]) -> dict[str, dict[str, dict[str, float]]]:
+    """Time each part of one ordinary forward pass, print its MACs per second, and return
+    {model: {part: {"seconds": median per batch, "macs": per batch}}}, with an "other" part for what no part
+    covers (norms, activations, pooling, reshapes: time, but no MACs in vtlab's count).
 
-    ``parts``: model name → {part name: the model's modules making up that part, in forward order}. The last
-    module of each part but the last ends it: its forward hook reads the clock. MACs per part are vtlab's count
-    (the paper's convention), so the rates compare like with like.
+    ``parts``: model name → {part name: module-name patterns}. A forward pre-hook and a forward hook on each of a
+    part's modules read the clock, so the parts run in context (the same caches, the same inputs) and need not be
+    contiguous (e.g. the tokenizers of all blocks). MACs per part are vtlab's count (the paper's convention), so
+    the rates compare like with like.
     """
-    stamps: list[float] = []
+    started: dict[str, float] = {}
+    spent: dict[str, float] = {}
 
-    def stamp(*_) -> None:
-        setting.sync()
-        stamps.append(time.perf_counter())
+    def hooks_for(part: str, module_name: str):
+        def before(*_) -> None:
+            setting.sync()
+            started[module_name] = time.perf_counter()
 
-    hooks = [models[name].get_submodule(modules[-1]).register_forward_hook(stamp)
-             for name in models for modules in list(parts[name].values())[:-1]]
-    durations: dict[str, list[list[float]]] = {name: [] for name in models}
+        def after(*_) -> None:
+            setting.sync()
+            spent[part] = spent.get(part, 0.0) + time.perf_counter() - started.pop(module_name)
+        return before, after
+
+    handles, modules_of = [], {}
+    for name, model in models.items():
+        for part, patterns in parts[name].items():
+            modules_of[name, part] = part_modules(model, patterns)
+            for module_name in modules_of[name, part]:
+                before, after = hooks_for(part, module_name)
+                module = model.get_submodule(module_name)
+                handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in models}
 
     def forward(name: str) -> None:
-        stamps.clear()
+        spent.clear()
         with torch.inference_mode(), setting.autocast:
-            stamp()
-            models[name](x)
-            stamp()
-        durations[name].append([t1 - t0 for t0, t1 in itertools.pairwise(stamps)])
+            total = setting.timed(lambda: models[name](x))
+        samples[name].append({**spent, "other": total - sum(spent.values()), "total": total})
 
     for name in models:  # warm-up
         forward(name), forward(name)
-        durations[name].clear()
+        samples[name].clear()
     for _ in range(setting.args.repeats):
         for name in models:
             forward(name)
-    for hook in hooks:
-        hook.remove()
+    for handle in handles:
+        handle.remove()
 
-    batch = x.shape[0]
+    batch, result = x.shape[0], {}
     print(f"breakdown per batch of {batch}: time, MACs (vtlab's count) and multiply-adds per second of each part")
     for name, model in models.items():
         macs = macs_by_module(model, input_size)
-        cells = []
-        for i, (part, modules) in enumerate(parts[name].items()):
-            seconds = statistics.median(d[i] for d in durations[name])
-            part_macs = batch * sum(macs.get(m, 0) for m in modules)
-            cells.append(f"{part} {1000 * seconds:6.1f} ms, {part_macs / 1e9:5.2f} GMAC, "
-                         f"{part_macs / seconds / 1e9:5.1f} GMAC/s")
+        part_macs = {part: batch * sum(macs.get(m, 0) for m in modules_of[name, part]) for part in parts[name]}
+        part_macs["other"] = batch * macs[""] - sum(part_macs.values())
+        part_macs["total"] = batch * macs[""]
+        result[name] = {part: {"seconds": statistics.median(s[part] for s in samples[name]), "macs": m}
+                        for part, m in part_macs.items()}
+        cells = [f"{part} {1000 * r['seconds']:6.1f} ms, {r['macs'] / 1e9:5.2f} GMAC"
+                 + (f", {r['macs'] / r['seconds'] / 1e9:5.1f} GMAC/s" if r["macs"] else "")
+                 for part, r in result[name].items()]
         print(f"  {name:16s} " + " | ".join(cells))
+    return result

@@ -1,12 +1,14 @@
-"""Throughput of VT-ResNet-18 against ResNet-18, in one process: inference and one training step.
+"""Speed of VT-ResNet-18 against ResNet-18: inference and one training step (SGD with momentum).
 
     python benchmarks/bench_resnet18.py                  # CPU, batch 8, 224x224, 2 threads, eager
-    python benchmarks/bench_resnet18.py --breakdown      # ... and where the time goes: stages 1-4 vs stage 5
+    python benchmarks/bench_resnet18.py --in-process --breakdown   # quick, and where the time goes
     python benchmarks/bench_resnet18.py --compile --freeze --channels-last   # CPU deployment setting
     python benchmarks/bench_resnet18.py --device cuda --batch 256   # AMP (bf16) and channels_last
 
-Prints images/s for each model and the VT / ResNet ratio; the MAC ratio of the two is 1.17x (1.14x in the
-paper). Timings alternate between the models, so drifts in machine load hit both alike.
+By default each model is timed in 5 fresh processes, alternated (benchmarks/_protocol.py), and the VT / ResNet
+speed ratio is given as the median over the 5 pairs with its range; about 2 minutes on 2 cores. The MAC ratio
+of the two models is 1.17x (1.14x in the paper). ``--in-process`` times both in this process instead, in turns:
+quicker, but a process's history can offset one model by 5-15 %.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _speed import Setting, add_options, breakdown, check_options
+from _speed import Setting, add_options, breakdown, check_options, run_protocol
 
 import vtlab
 
 MODELS = ("resnet18", "vt_resnet18")
 SHARED = ["conv1", "layer1", "layer2", "layer3"]  # stages 1-4, the same modules in both models
-PARTS = {"resnet18": {"stages 1-4": SHARED, "stage 5 + head": ["layer4", "fc"]},
-         "vt_resnet18": {"stages 1-4": SHARED, "stage 5 + head": ["vt", "fc"]}}
+PARTS = {"resnet18": {"stages 1-4": SHARED, "stage 5": ["layer4"], "head": ["fc"]},
+         "vt_resnet18": {"stages 1-4": SHARED, "adapter": ["vt.adapter"], "tokenizers": ["vt.blocks.*.tokenizer"],
+                         "transformers": ["vt.blocks.*.transformer"], "projectors": ["vt.blocks.*.projector"],
+                         "head": ["fc"]}}
 
 
 def main() -> None:
@@ -31,13 +35,19 @@ def main() -> None:
     add_options(parser, repeats=10)
     args = parser.parse_args()
     check_options(args)
+    if not args.in_process:
+        modes = ("inference",) if args.freeze else ("inference", "training")  # frozen: inference only
+        run_protocol(args, MODELS, modes, (args.size, args.size), classes=None)
+    if not (args.in_process or args.breakdown):
+        return
     setting = Setting(args)
     x = setting.input(args.batch, 3, args.size, args.size)
     y = torch.randint(0, 1000, (args.batch,), device=setting.device)
 
     models, optimizers = {}, {}
     for name in MODELS:
-        models[name] = setting.prepare(vtlab.create_model(name))
+        options = {"fused_attention": True} if args.fused_attention and name.startswith("vt_") else {}
+        models[name] = setting.prepare(vtlab.create_model(name, **options))
         optimizers[name] = torch.optim.SGD(models[name].parameters(), lr=1e-3, momentum=0.9)
 
     def infer(name):
@@ -52,9 +62,9 @@ def main() -> None:
         loss.backward()
         optimizers[name].step()
 
-    print(f"{setting.describe()}, batch {args.batch}, {args.size}x{args.size}")
     runs = [("inference", infer)] + ([] if args.freeze else [("training step", step)])  # frozen: inference only
-    for label, fn in runs:
+    print(f"in one process: {setting.describe()}, batch {args.batch}, {args.size}x{args.size}")
+    for label, fn in runs if args.in_process else []:
         seconds = setting.alternate({name: lambda name=name, fn=fn: fn(name) for name in models})
         speed = {name: args.batch / s for name, s in seconds.items()}
         print(f"{label:14s} resnet18 {speed['resnet18']:9.1f} images/s   vt_resnet18 {speed['vt_resnet18']:9.1f} "

@@ -14,7 +14,8 @@
   ``__init__`` re-exports twice).
 - A Markdown page can hold a figure or a table that vtlab computes when the site is built,
   ``<!-- figure: NAME -->`` or ``<!-- table: NAME -->`` on a line of its own (:func:`site_figure`,
-  :func:`site_table`): the concepts page's diagrams are drawn from the models, never stored as pictures.
+  :func:`site_table`): the concepts page's diagrams are drawn from the models, never stored as pictures, and
+  the speed figures of the scale page from the results files the benchmarks write (``benchmarks/results/``).
 - On the notebook pages, what nbconvert would fetch from CDNs is removed: its MathJax 2 loader (the site's
   MathJax 3 typesets the notebooks' ``$...$`` too), its Mermaid loader and the ipywidgets renderer. A widget
   needs a running kernel, so its output is replaced by a short note; the notebooks show a figure of each widget
@@ -24,6 +25,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -41,6 +43,7 @@ except ImportError as error:
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+BENCHMARK_RESULTS = ROOT / "benchmarks" / "results"
 
 MATHJAX = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
 # site path → installed file or folder. tex-svg-full.js holds every TeX extension and the SVG fonts (nothing is
@@ -99,8 +102,11 @@ def site_figure(name: str) -> str:
     import plotly.io as pio
 
     from vtlab.viz.architecture import architecture_figure, vt_vs_patch_figure
+    from vtlab.viz.speed import speed_curves_figure, time_per_mac_figure
 
-    figures = {"vt-resnet18": lambda: architecture_figure("vt_resnet18"), "vt-vs-patches": vt_vs_patch_figure}
+    figures = {"vt-resnet18": lambda: architecture_figure("vt_resnet18"), "vt-vs-patches": vt_vs_patch_figure,
+               "speed-curves": lambda: speed_curves_figure(speed_results("speed-cpu")),
+               "time-per-mac": lambda: time_per_mac_figure(speed_results("speed-cpu"))}
     if name not in figures:
         raise PluginError(f"unknown site figure {name!r}; expected one of {sorted(figures)}")
     fig = figures[name]()
@@ -111,12 +117,25 @@ def site_figure(name: str) -> str:
     return f'<div class="vtlab-site-figure">{html}</div>'
 
 
-def site_table(name: str) -> str:
-    """A Markdown table computed by vtlab: ``vt-vs-patches`` (:func:`vtlab.viz.architecture.vt_vs_patch_tokens`)."""
-    from vtlab.viz.architecture import vt_vs_patch_tokens
+def speed_results(name: str) -> dict:
+    """A results file the benchmarks wrote, ``benchmarks/results/NAME.json``."""
+    from vtlab.viz.speed import load_speed_results
 
+    return load_speed_results(BENCHMARK_RESULTS / f"{name}.json")
+
+
+def site_table(name: str) -> str:
+    """A Markdown table computed by vtlab: ``vt-vs-patches`` (:func:`vtlab.viz.architecture.vt_vs_patch_tokens`),
+    ``speed-curves`` and ``rewrites`` (the benchmarks' results, :mod:`vtlab.viz.speed`)."""
+    from vtlab.viz.architecture import vt_vs_patch_tokens
+    from vtlab.viz.speed import rewrites_table, speed_table
+
+    if name == "speed-curves":
+        return speed_table(speed_results("speed-cpu"))
+    if name == "rewrites":
+        return rewrites_table(json.loads((BENCHMARK_RESULTS / "rewrites-cpu.json").read_text()))
     if name != "vt-vs-patches":
-        raise PluginError(f"unknown site table {name!r}; expected 'vt-vs-patches'")
+        raise PluginError(f"unknown site table {name!r}; expected 'vt-vs-patches', 'speed-curves' or 'rewrites'")
     rows = vt_vs_patch_tokens()
     lines = ["| at 224×224, counted by vtlab | VT (VT-ResNet-18, stage 5) | patch tokens (ViT-B/16 sizes) | ratio |",
              "| --- | ---: | ---: | ---: |"]

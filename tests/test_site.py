@@ -152,9 +152,9 @@ def test_tutorial_page_renders_figures_and_math(browser, server: str, name: str)
 
 
 @NEEDS_BROWSER
-@pytest.mark.parametrize(("page", "figures"), [("", 0), ("concepts/", 2)])
-def test_page_renders_math(browser, server: str, page: str, figures: int):
-    check_page(browser, server, page, figures=figures, math=True)
+@pytest.mark.parametrize(("page", "figures", "math"), [("", 0, True), ("concepts/", 2, True), ("scale/", 2, False)])
+def test_page_renders_figures_and_math(browser, server: str, page: str, figures: int, math: bool):
+    check_page(browser, server, page, figures=figures, math=math)
 
 
 # How far the page and each figure reach past the visible width (0: no sideways scroll); per figure, how many of its
@@ -179,7 +179,7 @@ OVERFLOW = """
 
 @NEEDS_BROWSER
 @pytest.mark.parametrize("page", ["notebooks/01_equations/", "notebooks/02_vt_resnet/", "notebooks/04_token_maps/",
-                                  "notebooks/07_scaling/", "concepts/"])
+                                  "notebooks/07_scaling/", "concepts/", "scale/"])
 def test_no_sideways_scroll_or_cut_titles_at_1000px(browser, server: str, page: str):
     """At a 1000-px window no page scrolls sideways, no figure is wider than its column, no title is cut."""
     browser.set_window_size(1000, 1000)
