@@ -6,7 +6,7 @@
     python benchmarks/bench_resnet18.py --device cuda --batch 256   # AMP (bf16) and channels_last
 
 By default each model is timed in 5 fresh processes, alternated (benchmarks/_protocol.py), and the VT / ResNet
-speed ratio is given as the median over the 5 pairs with its range; about 2 minutes on 2 cores. The MAC ratio
+speed ratio is given as the median over the 5 pairs with its range; about 3 minutes on 2 cores. The MAC ratio
 of the two models is 1.17x (1.14x in the paper). ``--in-process`` times both in this process instead, in turns:
 quicker, but a process's history can offset one model by 5-15 %.
 """

@@ -1,6 +1,6 @@
 """Rewrites of the VT models that compute the same function, each timed against the plain model under the protocol.
 
-    python benchmarks/rewrites.py                  # CPU, about 15 minutes on 2 cores
+    python benchmarks/rewrites.py                  # CPU, about 8 minutes on 2 cores
     python benchmarks/rewrites.py --device cuda    # the same on a GPU (bf16, channels-last; batch 256 for VT-R-18)
     python benchmarks/rewrites.py --quick --processes 1 --out /tmp/rewrites.json   # checks that it runs
 

@@ -1,8 +1,8 @@
 """Speed curves: how VT's speed against its baseline changes with batch size and image size, inference and training.
 
-    python benchmarks/speed_curves.py                    # the CPU grid below, about 30 minutes on 2 cores
+    python benchmarks/speed_curves.py                    # the CPU grid below, about 40 minutes on 2 cores
     python benchmarks/speed_curves.py --device cuda      # the same grid on a GPU (bf16, channels-last)
-    python benchmarks/speed_curves.py --quick --out /tmp/speed.json   # a tiny grid: checks that it all runs
+    python benchmarks/speed_curves.py --quick --out /tmp/speed.json   # VT-R-18 at 64x64 only: checks that it runs
 
 Every point is timed under the protocol of benchmarks/_protocol.py (each model in fresh processes, alternated,
 the ratio's median and range over the pairs). The grid:
@@ -43,8 +43,7 @@ LIP_CLASSES = 20
 def grid(quick: bool, device: str = "cpu") -> list[dict]:
     """The points: pair, batch, size (H, W), warm-up calls. On a GPU also batch 256, the paper's setting."""
     if quick:
-        return [dict(pair="resnet18", batch=2, size=(64, 64), warmup=1), dict(pair="fpn", batch=1, size=(64, 96),
-                                                                              warmup=1)]
+        return [dict(pair="resnet18", batch=2, size=(64, 64), warmup=1)]
     # measured: a fresh process's first two calls run up to 2x slower (allocation, oneDNN's kernel choice), the
     # third is at the steady rate
     batches = (1, 8, 32, 64, 256) if device == "cuda" else (1, 8, 32, 64)
@@ -56,7 +55,7 @@ def grid(quick: bool, device: str = "cpu") -> list[dict]:
 def breakdown_point(pair: str, quick: bool) -> dict:
     """Where the per-part breakdown is taken: VT-R-18 at batch 8, 224x224; VT-FPN at one 473x473 image."""
     if quick:
-        return dict(batch=2, size=(64, 64)) if pair == "resnet18" else dict(batch=1, size=(64, 96))
+        return dict(batch=2, size=(64, 64))
     return dict(batch=8, size=(224, 224)) if pair == "resnet18" else dict(batch=1, size=(473, 473))
 
 
@@ -135,7 +134,7 @@ def main() -> None:
     measured = {(b["pair"], tuple(b["size"]), b["batch"]) for b in results["breakdowns"]}
     setting = Setting(argparse.Namespace(threads=args.threads, device=args.device, channels_last=False,
                                          compile=False, freeze=False, repeats=max(args.repeats, 5)))
-    for pair, parts in (("resnet18", RESNET_PARTS), ("fpn", FPN_PARTS)):
+    for pair, parts in (("resnet18", RESNET_PARTS), ("fpn", FPN_PARTS))[:1 if args.quick else 2]:
         point = breakdown_point(pair, args.quick)
         if (pair, tuple(point["size"]), point["batch"]) in measured:
             continue

@@ -136,12 +136,12 @@ def test_speed_curves_write_after_every_point_and_resume(tmp_path):
     result = run("speed_curves.py", "--quick", "--processes", "1", "--repeats", "1", "--out", str(out))
     assert result.returncode == 0, result.stderr
     results = load_speed_results(out)
-    assert len(results["points"]) == 4  # 2 model pairs x inference and training
+    assert len(results["points"]) == 2  # VT-R-18 against ResNet-18, inference and training
     assert {p["mode"] for p in results["points"]} == {"inference", "training"}
     for point in results["points"]:
         assert point["ratio_min"] <= point["ratio_median"] <= point["ratio_max"]
         assert point["mac_ratio"] > 0 and len(point["baseline_seconds"]) == len(point["vt_seconds"]) == 1
-    assert [b["pair"] for b in results["breakdowns"]] == ["resnet18", "fpn"]
+    assert [b["pair"] for b in results["breakdowns"]] == ["resnet18"]
     assert results["machine"]["threads"] == 2 and results["machine"]["processes"] == 1
 
     for point in results["points"]:  # the last as if measured while the machine was busy: a rerun measures it again
@@ -149,8 +149,8 @@ def test_speed_curves_write_after_every_point_and_resume(tmp_path):
     out.write_text(json.dumps(results))
     again = run("speed_curves.py", "--quick", "--processes", "1", "--repeats", "1", "--out", str(out))
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("measured before, kept") == 3 and again.stdout.count(" ...") == 1
-    assert len(load_speed_results(out)["points"]) == 4
+    assert again.stdout.count("measured before, kept") == 1 and again.stdout.count(" ...") == 1
+    assert len(load_speed_results(out)["points"]) == 2
 
     other = run("speed_curves.py", "--quick", "--processes", "1", "--repeats", "2", "--out", str(out))
     assert other.returncode != 0 and "measured on another machine or with other settings" in other.stderr
@@ -158,12 +158,13 @@ def test_speed_curves_write_after_every_point_and_resume(tmp_path):
 
 def test_rewrites_are_timed_against_the_plain_model(tmp_path):
     out = tmp_path / "rewrites.json"
-    result = run("rewrites.py", "--quick", "--processes", "1", "--repeats", "1", "--out", str(out))
+    result = run("rewrites.py", "--quick", "--processes", "1", "--repeats", "1", "--rewrites", "reassociated-projector",
+                 "--out", str(out))  # the fused-attention variant is timed in the bench_resnet18 test above
     assert result.returncode == 0, result.stderr
-    assert len(re.findall(r"rewritten / plain speed \d+\.\d{3}", result.stdout)) == 2
+    assert len(re.findall(r"rewritten / plain speed \d+\.\d{3}", result.stdout)) == 1
     comparisons = json.loads(out.read_text())["comparisons"]
     assert [(c["rewrite"], c["vt"]["variant"], c["baseline"]["variant"]) for c in comparisons] == [
-        ("fused-attention", "fused-attention", ""), ("reassociated-projector", "reassociated-projector", "")]
+        ("reassociated-projector", "reassociated-projector", "")]
 
 
 def test_the_committed_cpu_curves_cover_the_grid_measured_on_a_quiet_machine(bench):
