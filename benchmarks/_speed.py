@@ -2,8 +2,9 @@
 older in-process alternation (``--in-process``: quick, but offset by the process's history), and a per-part
 breakdown that says where a model's time goes and at what rate it does its multiply-adds.
 
-The breakdown times the parts of one ordinary forward pass: a forward hook on the module that ends each part
-records the clock, so the parts run in context (the same caches, the same inputs) and add up to the whole.
+The breakdown times the parts of one ordinary forward pass: a forward pre-hook and a forward hook on each of a
+part's modules read the clock, so the parts run in context (the same caches, the same inputs); what no part covers
+is reported as "other", so the parts add up to the whole.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch._inductor.config as inductor_config
 from _protocol import Spec, compare, describe, machine
 from torch import nn
 
+import vtlab
 from vtlab.cost import macs_by_module
 
 
@@ -50,6 +52,13 @@ def check_options(args: argparse.Namespace) -> None:
         raise SystemExit("--breakdown times the parts of an eager forward pass: drop --compile")
     if args.processes < 1 or args.repeats < 1:
         raise SystemExit(f"--processes and --repeats must be at least 1, got {args.processes} and {args.repeats}")
+
+
+def create(args: argparse.Namespace, name: str, **options) -> nn.Module:
+    """``vtlab.create_model(name, **options)``, with the VT model's fused attention when ``--fused-attention``."""
+    if args.fused_attention and name.startswith("vt_"):
+        options["fused_attention"] = True
+    return vtlab.create_model(name, **options)
 
 
 def run_protocol(args: argparse.Namespace, models: tuple[str, str], modes: tuple[str, ...],

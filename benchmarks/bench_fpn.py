@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _speed import Setting, add_options, breakdown, check_options, run_protocol
-
-import vtlab
+from _speed import Setting, add_options, breakdown, check_options, create, run_protocol
 
 MODELS = ("fpn_resnet50", "vt_fpn_resnet50")
 PARTS = {"fpn_resnet50": {"backbone": ["backbone"], "lateral 1x1": ["fpn.fpn.inner_blocks.*"],
@@ -49,10 +47,7 @@ def main() -> None:
         return
     setting = Setting(args)
     x = setting.input(args.batch, 3, H, W)
-    fused = {"fused_attention": True} if args.fused_attention else {}
-    models = {name: setting.prepare(vtlab.create_model(name, num_classes=args.classes,
-                                                       **(fused if name.startswith("vt_") else {})).eval())
-              for name in MODELS}
+    models = {name: setting.prepare(create(args, name, num_classes=args.classes).eval()) for name in MODELS}
 
     def infer(name: str) -> None:
         with torch.inference_mode(), setting.autocast:

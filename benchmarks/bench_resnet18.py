@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _speed import Setting, add_options, breakdown, check_options, run_protocol
-
-import vtlab
+from _speed import Setting, add_options, breakdown, check_options, create, run_protocol
 
 MODELS = ("resnet18", "vt_resnet18")
 SHARED = ["conv1", "layer1", "layer2", "layer3"]  # stages 1-4, the same modules in both models
@@ -46,8 +44,7 @@ def main() -> None:
 
     models, optimizers = {}, {}
     for name in MODELS:
-        options = {"fused_attention": True} if args.fused_attention and name.startswith("vt_") else {}
-        models[name] = setting.prepare(vtlab.create_model(name, **options))
+        models[name] = setting.prepare(create(args, name))
         optimizers[name] = torch.optim.SGD(models[name].parameters(), lr=1e-3, momentum=0.9)
 
     def infer(name):

@@ -32,12 +32,13 @@ from _protocol import RESULTS, Spec, compare, describe, machine, save
 from _speed import Setting, breakdown
 from bench_fpn import PARTS as FPN_PARTS
 from bench_resnet18 import PARTS as RESNET_PARTS
+from torch import nn
 
 import vtlab
 from vtlab.cost import count_macs
 
 PAIRS = {"resnet18": ("resnet18", "vt_resnet18"), "fpn": ("fpn_resnet50", "vt_fpn_resnet50")}
-LIP_CLASSES = 20
+CLASSES = {"resnet18": None, "fpn": 20}  # ImageNet's 1000 (the default); LIP's 20
 
 
 def grid(quick: bool, device: str = "cpu") -> list[dict]:
@@ -60,8 +61,7 @@ def breakdown_point(pair: str, quick: bool) -> dict:
 
 
 def specs(point: dict, mode: str, args: argparse.Namespace) -> tuple[Spec, Spec]:
-    classes = LIP_CLASSES if point["pair"] == "fpn" else None
-    common = dict(mode=mode, batch=point["batch"], size=tuple(point["size"]), classes=classes,
+    common = dict(mode=mode, batch=point["batch"], size=tuple(point["size"]), classes=CLASSES[point["pair"]],
                   threads=args.threads, device=args.device, warmup=point["warmup"], repeats=args.repeats)
     baseline, vt = PAIRS[point["pair"]]
     return Spec(baseline, **common), Spec(vt, **common)
@@ -72,12 +72,16 @@ def key(baseline: Spec | dict, vt: Spec | dict) -> str:
     return json.dumps([asdict(s) if isinstance(s, Spec) else s for s in (baseline, vt)], sort_keys=True)
 
 
+def build(name: str, pair: str) -> nn.Module:
+    """Model ``name`` of ``pair`` with the pair's number of classes."""
+    classes = CLASSES[pair]
+    return vtlab.create_model(name, **({} if classes is None else {"num_classes": classes}))
+
+
 def mac_ratio(point: dict) -> float:
-    baseline, vt = PAIRS[point["pair"]]
-    options = {"num_classes": LIP_CLASSES} if point["pair"] == "fpn" else {}
+    baseline, vt = (build(name, point["pair"]) for name in PAIRS[point["pair"]])
     size = tuple(point["size"])
-    return (count_macs(vtlab.create_model(baseline, **options), size)
-            / count_macs(vtlab.create_model(vt, **options), size))
+    return count_macs(baseline, size) / count_macs(vt, size)
 
 
 def load(path: Path, info: dict, fresh: bool) -> dict:
@@ -138,8 +142,7 @@ def main() -> None:
         point = breakdown_point(pair, args.quick)
         if (pair, tuple(point["size"]), point["batch"]) in measured:
             continue
-        options = {"num_classes": LIP_CLASSES} if pair == "fpn" else {}
-        models = {name: setting.prepare(vtlab.create_model(name, **options).eval()) for name in PAIRS[pair]}
+        models = {name: setting.prepare(build(name, pair).eval()) for name in PAIRS[pair]}
         x = setting.input(point["batch"], 3, *point["size"])
         parts_result = breakdown(setting, models, parts, x, tuple(point["size"]))
         results["breakdowns"].append({"pair": pair, "batch": point["batch"], "size": list(point["size"]),

@@ -144,13 +144,19 @@ def time_per_mac_figure(results: dict, min_share: float = 0.001) -> go.Figure:
     return fig
 
 
+def _per_image_ms(entry: dict) -> list[float]:
+    """Milliseconds per image of an entry's two models: the median over its processes, divided by the batch."""
+    batch = entry["baseline"]["batch"]
+    return [1000 * statistics.median(entry[side]) / batch for side in ("baseline_seconds", "vt_seconds")]
+
+
 def speed_table(results: dict) -> str:
     """Every measured point as a Markdown table: the per-image times and the speed ratio with its range."""
     lines = ["| models | mode | batch | image | baseline, ms per image | VT, ms per image | VT speed / baseline "
              "(median, range) | MAC ratio |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for p in results["points"]:
-        base, vt = p["baseline"], p["vt"]
-        per_image = [1000 * statistics.median(s) / base["batch"] for s in (p["baseline_seconds"], p["vt_seconds"])]
+        vt = p["vt"]
+        per_image = _per_image_ms(p)
         lines.append(f"| {' / '.join(PAIR_LABELS[p['pair']][::-1])} | {p['mode']} | {vt['batch']} | "
                      f"{vt['size'][0]}×{vt['size'][1]} | {per_image[0]:.1f} | {per_image[1]:.1f} | "
                      f"{p['ratio_median']:.2f} ({p['ratio_min']:.2f}–{p['ratio_max']:.2f}) | {p['mac_ratio']:.2f} |")
@@ -163,7 +169,7 @@ def rewrites_table(results: dict) -> str:
              "rewritten / plain speed (median, range) |", "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |"]
     for c in results["comparisons"]:
         spec = c["baseline"]
-        per_image = [1000 * statistics.median(s) / spec["batch"] for s in (c["baseline_seconds"], c["vt_seconds"])]
+        per_image = _per_image_ms(c)
         lines.append(f"| {spec['model']} | {spec['mode']} | {spec['batch']} | {spec['size'][0]}×{spec['size'][1]} | "
                      f"{c['rewrite']} | {per_image[0]:.1f} | {per_image[1]:.1f} | {c['ratio_median']:.2f} "
                      f"({c['ratio_min']:.2f}–{c['ratio_max']:.2f}) |")

@@ -56,16 +56,16 @@ class Projector(nn.Module):
             return X_in + self._fused(X_in, T_out, values)
         # "n h l hw, n h l d -> n h d hw" as a plain batched matmul: the pixel-sized products are the hot path,
         # and torch.matmul runs them without the copies einsum makes here (same MACs, counted the same)
-        fused = torch.matmul(values.transpose(2, 3), self._attention(X_in, T_out))
-        return X_in + rearrange(fused, "n h d (y x) -> n (h d) y x", y=X_in.shape[2])
+        mixed = torch.matmul(values.transpose(2, 3), self._attention(X_in, T_out))
+        return X_in + rearrange(mixed, "n h d (y x) -> n (h d) y x", y=X_in.shape[2])
 
     def _fused(self, X_in: torch.Tensor, T_out: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """softmax(QKᵀ)V with one fused call: pixels query the tokens. (N, C, H, W), the map without X_in."""
         queries = rearrange(self.Q_T_to_X(X_in), "n (h d) y x -> n h (y x) d", h=self.heads)
         keys = rearrange(self.K_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
         scale = 1 / math.sqrt(self.C // self.heads) if self.scaled else 1.0
-        fused = F.scaled_dot_product_attention(queries, keys, values, scale=scale)
-        return rearrange(fused, "n h (y x) d -> n (h d) y x", y=X_in.shape[2])
+        mixed = F.scaled_dot_product_attention(queries, keys, values, scale=scale)
+        return rearrange(mixed, "n h (y x) d -> n (h d) y x", y=X_in.shape[2])
 
     def _attention(self, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
         """The attention transposed, (N, heads, L, HW): the layout in which no copy of the map is made."""
