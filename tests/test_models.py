@@ -108,7 +108,7 @@ def test_bad_inputs_raise_clear_errors(name, bad, message):
     ({"heads": 5}, r"heads=5 must divide CT/2 \(the key width\)=512"),
     ({"tokenizer_heads": 5}, r"heads=5 must divide C=512"),
     ({"heads": 3, "C": 513}, r"heads=3 must divide CT/2"),
-    ({"position_resize": "area"}, r"expected resize 'nearest' or 'bilinear', got 'area'"),
+    ({"position_resize": "area"}, r"expected position_resize to be one of 'bilinear', 'nearest', got 'area'"),
     ({"L": 7}, r"expected an even L, got L=7"),
     ({"kqv_groups": 3}, r"groups=3 must divide in_channels=1024"),
     ({"CT": 0}, r"expected CT to be a positive integer, got 0"),

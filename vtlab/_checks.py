@@ -3,7 +3,89 @@ expected and what came."""
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
 import torch
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What one argument or option takes: its type (``int``, ``float``, ``bool`` or ``str``) and, for a number,
+    its range (``low`` <= value, ``above`` < value, value <= ``high``, value < ``below``) or, for a string,
+    its ``choices``.
+
+    One table of these per API (a model's keywords, :class:`~vtlab.vt.VTConfig`'s fields) is the single place
+    that says what each option takes; :meth:`check` raises the one-line ValueError naming the option, what it
+    takes and what came. A bool is no integer here and a string no number, so ``"False"`` or ``"0.1"`` never
+    passes for the value it spells."""
+
+    kind: type
+    low: float | None = None
+    above: float | None = None
+    high: float | None = None
+    below: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """What the option takes, in words: "a positive integer", "a number >= 0 and < 1", "True or False"."""
+        if self.kind is bool:
+            return "True or False"
+        if self.kind is str:
+            return f"one of {', '.join(map(repr, self.choices))}" if self.choices else "a string"
+        if self.kind is int and self.low == 1 and (self.above, self.high, self.below) == (None, None, None):
+            return "a positive integer"
+        limits = ((">=", self.low), (">", self.above), ("<=", self.high), ("<", self.below))
+        bounds = [f"{sign} {bound:g}" for sign, bound in limits if bound is not None]
+        return f"{'an integer' if self.kind is int else 'a number'}{' ' if bounds else ''}{' and '.join(bounds)}"
+
+    def accepts(self, value: object) -> bool:
+        """Whether ``value`` is of the type and in the range this takes (NaN and infinity are no numbers here)."""
+        if self.kind is bool:
+            return isinstance(value, bool)
+        if self.kind is str:
+            return isinstance(value, str) and (not self.choices or value in self.choices)
+        number = numbers.Integral if self.kind is int else numbers.Real
+        if isinstance(value, bool) or not isinstance(value, number) or not math.isfinite(value):
+            return False
+        return ((self.low is None or value >= self.low) and (self.above is None or value > self.above)
+                and (self.high is None or value <= self.high) and (self.below is None or value < self.below))
+
+    def check(self, name: str, value: object) -> None:
+        """Raise ``ValueError("expected <name> to be <what>, got <value> (<its type>)")`` unless ``value`` fits."""
+        if not self.accepts(value):
+            shown = repr(value) if type(value) in (int, float, bool) else f"{value!r} ({type(value).__name__})"
+            raise ValueError(f"expected {name} to be {self.describe()}, got {shown}")
+
+
+POSITIVE_INT = Expect(int, low=1)
+
+
+def check_options(values: Mapping[str, object], table: Mapping[str, Expect]) -> None:
+    """Check each of ``values`` that ``table`` names against its :class:`Expect` (names it lacks are the
+    caller's to judge)."""
+    for name, value in values.items():
+        if name in table:
+            table[name].check(name, value)
+
+
+def check_keys(what: str, record: object, keys: Sequence[str]) -> None:
+    """Raise unless ``record`` is a mapping holding every one of ``keys`` (e.g. a row of ``metrics.csv``)."""
+    if not isinstance(record, Mapping):
+        raise ValueError(f"expected {what} as a mapping with keys {', '.join(keys)}, got {type(record).__name__}")
+    missing = [key for key in keys if key not in record]
+    if missing:
+        raise ValueError(f"expected {what} with keys {', '.join(keys)}; it lacks {', '.join(map(repr, missing))} "
+                         f"(it has {', '.join(map(str, record)) or 'none'})")
+
+
+def check_finite(what: str, values: torch.Tensor) -> None:
+    """Raise unless every value of ``values`` is a finite number (a NaN map would draw as an empty panel)."""
+    bad = int((~torch.isfinite(values)).sum()) if values.is_floating_point() else 0
+    if bad:
+        raise ValueError(f"expected {what} of finite values, got {bad} NaN or infinite of {values.numel()}")
 
 
 def check_divisible(what: str, value: int, by_what: str, by: int) -> None:
@@ -13,9 +95,9 @@ def check_divisible(what: str, value: int, by_what: str, by: int) -> None:
 
 
 def check_positive(**values: int) -> None:
+    """Raise unless every keyword's value is a positive integer (a bool is none)."""
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"expected {name} to be a positive integer, got {value!r}")
+        POSITIVE_INT.check(name, value)
 
 
 def check_input_dtype(module: torch.nn.Module, args: tuple) -> None:
@@ -23,13 +105,22 @@ def check_input_dtype(module: torch.nn.Module, args: tuple) -> None:
     is on for its device (CUDA or CPU autocast casts it). Without autocast a float16 batch into float32 weights
     (or float64 into float32) fails deep inside a convolution; here it is a ValueError saying why."""
     x = args[0] if args else None
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or torch.is_autocast_enabled(x.device.type):
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or _autocast_on(x.device.type):
         return
     weights = next((p for p in module.parameters() if p.is_floating_point()), None)
     if weights is not None and x.dtype != weights.dtype:
         raise ValueError(f"expected an input batch of {weights.dtype} like the model's weights (or a run under "
                          f"torch.autocast), got {x.dtype}: convert it with x.to({weights.dtype}) or the model with "
                          f".to({x.dtype})")
+
+
+def _autocast_on(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type``; False for a device autocast does not know (``meta``, whose
+    tensors have no values to cast: a model on it is only traced for shapes)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:
+        return False
 
 
 def check_feature_map(X: torch.Tensor, channels: int, name: str = "feature map") -> None:

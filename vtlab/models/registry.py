@@ -8,12 +8,15 @@ from collections.abc import Callable
 
 from torch import nn
 
-from .._checks import check_input_dtype
+from .._checks import POSITIVE_INT, Expect, check_input_dtype, check_options
+from ..vt.block import VT_OPTIONS
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _INPUT_SIZES: dict[str, int] = {}
 _TASKS: dict[str, str] = {}
 TASKS = ("classify", "segment")
+# What the builders' own keywords take; a VT model's other keywords are VTConfig fields (VT_OPTIONS).
+BUILDER_OPTIONS: dict[str, Expect] = {"num_classes": POSITIVE_INT, "dropout": Expect(float, low=0, below=1)}
 
 
 def register_model(builder: Callable[..., nn.Module] | None = None, *, input_size: int = 224,
@@ -48,6 +51,8 @@ def model_task(name: str) -> str:
 
 
 def _check_known(name: str) -> None:
+    if not isinstance(name, str):
+        raise ValueError(f"expected a model name (a str, e.g. 'vt_resnet18'), got {name!r} ({type(name).__name__})")
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; expected one of {', '.join(list_models())}")
 
@@ -59,26 +64,31 @@ def list_models(pattern: str = "*") -> list[str]:
 
 def check_model_options(name: str, options: dict) -> None:
     """Raise ValueError unless the builder of ``name`` takes every keyword of ``options`` (e.g. the VT options of
-    an ablation, which plain ResNets and FPNs do not have)."""
+    an ablation, which plain ResNets and FPNs do not have) and each value is of the type and in the range it
+    takes (:data:`BUILDER_OPTIONS`, and :data:`~vtlab.vt.block.VT_OPTIONS` for the VT options): the one check
+    that :func:`create_model` and a run's settings go through before anything is built."""
     _check_known(name)
+    if not isinstance(options, dict):
+        raise ValueError(f"expected the options of model {name!r} as a dict, got {type(options).__name__}")
     parameters = inspect.signature(_BUILDERS[name]).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return  # VT models pass their options on to VTConfig, which names what it does not know
-    unknown = sorted(set(options) - set(parameters))
+    own = [p.name for p in parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    takes_vt_options = len(own) < len(parameters)  # VT models pass their other keywords on to VTConfig
+    unknown = sorted(set(options) - set(own) - (set(VT_OPTIONS) if takes_vt_options else set()))
+    if unknown and takes_vt_options:
+        raise ValueError(f"unknown VT options {unknown}; expected some of {sorted(VT_OPTIONS)} (or the model's "
+                         f"own {', '.join(own)})")
     if unknown:
         kind = "VT options (ablations apply to vt_* models)" if name.startswith(("resnet", "fpn")) else "options"
         raise ValueError(f"model {name!r} takes no {', '.join(map(repr, unknown))}: it has no such {kind}; its "
                          f"options are {', '.join(parameters) or 'none'}")
+    check_options(options, {**VT_OPTIONS, **BUILDER_OPTIONS})
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
-    """Build the registered model ``name``; keyword arguments go to its builder (e.g. ``num_classes``, a
-    positive integer)."""
+    """Build the registered model ``name``; keyword arguments go to its builder (``num_classes``, a positive
+    integer; ``dropout`` for classifiers, in [0, 1); and for ``vt_*`` models any :class:`~vtlab.vt.VTConfig`
+    field), each checked by :func:`check_model_options` first."""
     check_model_options(name, kwargs)
-    if "num_classes" in kwargs:
-        value = kwargs["num_classes"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"expected num_classes to be a positive integer, got {value!r}")
     model = _BUILDERS[name](**kwargs)
     model.register_forward_pre_hook(check_input_dtype)
     return model

@@ -13,9 +13,9 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from .._checks import check_image_batch
+from .._checks import check_image_batch, check_options
 from ..vt.block import VisualTransformer, VTConfig
-from .registry import register_model
+from .registry import BUILDER_OPTIONS, register_model
 
 
 def narrow_resnet(net: torchvision.models.ResNet, block: type[BasicBlock | Bottleneck], layers: list[int],
@@ -43,6 +43,7 @@ class ResNet(torchvision.models.ResNet):
 
     def __init__(self, block: type[BasicBlock | Bottleneck], layers: list[int], num_classes: int = 1000,
                  dropout: float = 0.0, width: int = 64, small_stem: bool = False):
+        check_options({"num_classes": num_classes, "dropout": dropout}, BUILDER_OPTIONS)
         super().__init__(block, layers, num_classes=num_classes)
         if width != 64 or small_stem:
             narrow_resnet(self, block, layers, width, small_stem)
@@ -66,6 +67,9 @@ class VTResNet(nn.Module):
 
     def __init__(self, block: type[BasicBlock | Bottleneck], layers: list[int], vt: VTConfig,
                  num_classes: int = 1000, dropout: float = 0.0, width: int = 64, small_stem: bool = False):
+        check_options({"num_classes": num_classes, "dropout": dropout}, BUILDER_OPTIONS)
+        if not isinstance(vt, VTConfig):
+            raise ValueError(f"expected the VT stage's settings as a VTConfig, got {type(vt).__name__}")
         super().__init__()
         resnet = torchvision.models.ResNet(block, [*layers, 1])
         if width != 64 or small_stem:

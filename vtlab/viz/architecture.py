@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import torch
 from torch import nn
 
+from .._checks import check_positive
 from ..cost import count_macs
 from ..cost.report import stage_costs
 from ..models import VT_CONFIGS, create_model
@@ -159,6 +160,9 @@ def vt_vs_patch_tokens(image_size: int = 224, patch: int = 16, width: int = 768,
     token per ``patch``×``patch`` patch of the image ((224/16)² = 196), made by a strided convolution of the
     pixels to ``width`` channels, and equation (3) over those tokens (vtlab's :class:`~vtlab.vt.Transformer`
     with ``heads`` heads: the attention and its weights, not ViT's MLP or norms, which would add more)."""
+    check_positive(image_size=image_size, patch=patch, width=width, heads=heads)
+    if patch > image_size:
+        raise ValueError(f"expected a patch no larger than the image ({image_size}), got patch={patch}")
     config = VT_CONFIGS["vt_resnet18"]
     costs = stage_costs("vt_resnet18", image_size)
     n = (image_size // patch) ** 2

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .._checks import Expect, check_keys
 from .render import significant
 
 # (key of token_report, panel title, value a flat/indistinct map gives, the target the shipped model is held to)
@@ -16,12 +17,17 @@ PANELS = (("cosine", "mean pairwise cosine (1 = one token repeated)", None, 0.5)
           ("effective_tokens", "effective number of tokens", None, None),
           ("lift", "median lift of the best region (1 = no preference)", 1.0, 2.0),
           ("on_objects", "share of weight on shapes", None, None))
+REPORT_KEYS = tuple(key for key, _, _, _ in PANELS)
 
 
 def token_report_figure(reports: Mapping[str, Sequence[Mapping[str, float]]], object_share: float) -> go.Figure:
     """Per block, each model's token measurements (``reports``: model name → :func:`vtlab.probe.token_report`'s
     list), one panel per quantity, with dashed lines for a flat map's value and the targets; ``object_share`` is
     the shapes' share of the pixels (what a flat map puts on them)."""
+    Expect(float, low=0, high=1).check("object_share (a share of the pixels)", object_share)
+    for name, per_block in reports.items():
+        for block, report in enumerate(per_block):
+            check_keys(f"the report of {name!r} on block {block}", report, REPORT_KEYS)
     fig = make_subplots(rows=2, cols=2, subplot_titles=[title for _, title, _, _ in PANELS],
                         vertical_spacing=0.18, horizontal_spacing=0.1)
     for index, (key, _, flat, target) in enumerate(PANELS):
@@ -45,6 +51,8 @@ def token_history_figure(history: Sequence[Mapping[str, float]]) -> go.Figure:
     :func:`vtlab.probe.token_report`'s keys), one line per block, one panel per quantity."""
     if not history:
         raise ValueError("expected at least one row of token measurements, got none")
+    for i, row in enumerate(history):
+        check_keys(f"row {i} of the token measurements", row, ("epoch", "block", *REPORT_KEYS))
     fig = make_subplots(rows=2, cols=2, subplot_titles=[title for _, title, _, _ in PANELS],
                         vertical_spacing=0.18, horizontal_spacing=0.1)
     blocks = sorted({int(row["block"]) for row in history})

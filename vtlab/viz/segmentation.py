@@ -24,6 +24,7 @@ from plotly.subplots import make_subplots
 from torch import nn
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
+from .._checks import check_positive
 from ..cost import paper
 from ..data import IGNORE_INDEX
 from .costs import add_paper_and_vtlab_bars
@@ -64,6 +65,7 @@ def class_iou(predictions: torch.Tensor, masks: torch.Tensor, num_classes: int,
     the predictions; its ``nanmean`` is the mIoU of :func:`vtlab.train.metrics.segmentation_metrics`.
 
     predictions and masks (N, H, W), class indices (masks may hold ``ignore_index``)."""
+    check_positive(num_classes=num_classes)
     if predictions.shape != masks.shape:
         raise ValueError(f"expected predictions and masks of one shape, got {tuple(predictions.shape)} and "
                          f"{tuple(masks.shape)}")
@@ -108,6 +110,7 @@ def table4_figure(necks: Mapping[tuple[str, str], float],
 
 def class_colours(num_classes: int) -> list[str]:
     """The colour of each class id in mask figures (background first; cycles after 11 classes)."""
+    check_positive(num_classes=num_classes)
     return [CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in range(num_classes)]
 
 
@@ -129,8 +132,8 @@ def prediction_figure(images: torch.Tensor, masks: torch.Tensor, predictions: Ma
     images (N, 3, H, W) uint8; masks (N, H, W) class ids (IGNORE_INDEX drawn white, not scored); predictions:
     model name → (N, H, W). Traces: row by row, one image per panel (image, ground truth, then the models in
     ``predictions``' order), then one legend entry per class."""
-    if images.ndim != 4 or masks.ndim != 3 or images.shape[0] != masks.shape[0]:
-        raise ValueError(f"expected images (N, 3, H, W) and masks (N, H, W), got {tuple(images.shape)} and "
+    if images.ndim != 4 or masks.ndim != 3 or images.shape[0] != masks.shape[0] or len(images) == 0:
+        raise ValueError(f"expected images (N >= 1, 3, H, W) and masks (N, H, W), got {tuple(images.shape)} and "
                          f"{tuple(masks.shape)}")
     for name, predicted in predictions.items():
         if predicted.shape != masks.shape:
@@ -226,6 +229,8 @@ def level_token_explorer(images: torch.Tensor, level_maps: Sequence[torch.Tensor
     :func:`level_coefficient_maps`."""
     if not level_maps:
         raise ValueError("expected the maps of at least one level")
+    if len(images) == 0:
+        raise ValueError("expected at least one scene, got none")
     names = list(level_names) if level_names is not None else [f"level {i}" for i in range(len(level_maps))]
     heads = level_maps[0].shape[1]
     controls = {

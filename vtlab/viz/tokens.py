@@ -20,24 +20,46 @@ import torch
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from .._checks import check_finite, check_positive
 from .explorer import FigureExplorer
 
 HEAT = [[0.0, "rgba(255,255,0,0)"], [0.3, "rgba(255,160,0,0.35)"], [1.0, "rgba(220,0,0,0.85)"]]
 
 
 def image_png(image: torch.Tensor) -> str:
-    """(3, H, W) uint8 or float in [0, 1] → a PNG data URI."""
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected an image (3, H, W), got shape {tuple(image.shape)}")
-    if image.dtype != torch.uint8:
-        image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+    """(3, H, W) uint8 (or any integer dtype holding 0..255, the same 8-bit levels) or float in [0, 1] → a PNG
+    data URI."""
+    if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3 or image.numel() == 0:
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(f"expected an image (3, H, W) with H, W >= 1 as a tensor, got {shape}")
+    image = _eight_bit(image)
     buffer = io.BytesIO()
     Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _eight_bit(image: torch.Tensor) -> torch.Tensor:
+    """An image's values as uint8 levels: floats in [0, 1] scaled by 255, integers taken as levels if they lie
+    in 0..255 (anything else has no clear meaning as a picture and raises)."""
+    if image.is_floating_point():
+        check_finite("an image", image)
+        return (image.clamp(0, 1) * 255).round().to(torch.uint8)
+    if image.dtype == torch.uint8:
+        return image
+    if image.dtype == torch.bool or image.is_complex():
+        raise ValueError(f"expected an image of uint8 levels or floats in [0, 1], got {image.dtype}")
+    low, high = int(image.min()), int(image.max())
+    if low < 0 or high > 255:
+        raise ValueError(f"expected an image of uint8 levels (integers in 0..255) or floats in [0, 1], got "
+                         f"{image.dtype} values in {low}..{high}")
+    return image.to(torch.uint8)
+
+
 def heat_map(coefficients: torch.Tensor) -> np.ndarray:
     """A map scaled to [0, 1] by its maximum, rounded so that figures are the same on every run."""
+    if not isinstance(coefficients, torch.Tensor):
+        raise ValueError(f"expected a coefficient map as a tensor, got {type(coefficients).__name__}")
+    check_finite("a coefficient map", coefficients)
     scaled = coefficients / coefficients.max().clamp_min(1e-12)
     return np.round(scaled.numpy(), 3)
 
@@ -75,6 +97,7 @@ def token_grid_figure(image: torch.Tensor, maps: torch.Tensor, labels: Sequence[
     colon) so that no title overlaps its neighbour."""
     if maps.ndim != 3:
         raise ValueError(f"expected maps (L, h, w), got shape {tuple(maps.shape)}")
+    check_positive(columns=columns)
     L = maps.shape[0]
     labels = list(labels) if labels is not None else [f"token {t}" for t in range(L)]
     columns = min(columns, L + 1)
@@ -105,6 +128,8 @@ def token_explorer(images: torch.Tensor, maps: Sequence[torch.Tensor],
     block (N, heads, L, R) from :func:`vtlab.probe.region_mass`, shown in the titles with ``region_names``."""
     if not maps:
         raise ValueError("expected the maps of at least one block")
+    if len(images) == 0:
+        raise ValueError("expected at least one image, got none")
     heads = maps[0].shape[1]
 
     def token_options(block: int) -> list[tuple[str, int]]:

@@ -9,13 +9,21 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .._checks import check_keys, check_positive
 from ..train.recipes import Recipe, lr_factor
+
+CURVE_KEYS = ("epoch", "train_loss", "val_loss", "val_acc")  # what curves_figure reads of each row
 
 
 def lr_schedule_figure(recipe: Recipe, batch_sizes: Sequence[int] = (), points_per_epoch: int = 4,
                        epochs: int | None = None) -> go.Figure:
     """The learning rate over a run of ``recipe`` for each global batch size (the recipe's own by default):
     peak and warm-up lr scale linearly with the batch (:meth:`Recipe.scaled_lr`)."""
+    if not isinstance(recipe, Recipe):
+        raise ValueError(f"expected a Recipe (e.g. vtlab.train.recipes.get_recipe('quick')), got "
+                         f"{type(recipe).__name__}")
+    check_positive(points_per_epoch=points_per_epoch, **({} if epochs is None else {"epochs": epochs}),
+                   **{f"batch_sizes[{i}]": batch for i, batch in enumerate(batch_sizes)})
     epochs = epochs or recipe.epochs
     fig = go.Figure()
     for batch in batch_sizes or (recipe.batch_size,):
@@ -33,6 +41,8 @@ def curves_figure(runs: dict[str, Sequence[dict]]) -> go.Figure:
     ``metrics.csv`` rows), values rounded to 4 decimals."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=["loss", "validation accuracy"])
     for name, rows in runs.items():
+        for i, row in enumerate(rows):
+            check_keys(f"row {i} of run {name!r}", row, CURVE_KEYS)
         epochs = [int(row["epoch"]) for row in rows]
         for key, dash in (("train_loss", "dot"), ("val_loss", "solid")):
             fig.add_trace(go.Scatter(x=epochs, y=[round(float(row[key]), 4) for row in rows], mode="lines+markers",
@@ -44,6 +54,14 @@ def curves_figure(runs: dict[str, Sequence[dict]]) -> go.Figure:
     return fig
 
 
+def _check_study(results: object, metric: str | None = None) -> None:
+    """Raise unless ``results`` has what a study's figures read (a results dict of :mod:`vtlab.train.ablation`:
+    settings, variants and runs, each run with its variant, seed and, where given, ``metric``)."""
+    check_keys("a study's results", results, ("settings", "runs", "variants"))
+    for i, run in enumerate(results["runs"]):
+        check_keys(f"run {i} of the study", run, ("variant", "seed", *([metric] if metric else [])))
+
+
 def mean_curve_figure(results: dict, variants: Sequence[str] | None = None, metric: str | None = None) -> go.Figure:
     """Per epoch, the mean over seeds of ``metric`` (default: validation accuracy, or mIoU for segmentation) for
     each of ``variants`` of a study (a results dict of :mod:`vtlab.train.ablation`), in points, with a band of
@@ -52,8 +70,10 @@ def mean_curve_figure(results: dict, variants: Sequence[str] | None = None, metr
 
     from ..train.ablation import AblationSettings, variant_label
 
+    _check_study(results)
     settings = AblationSettings.from_dict(results["settings"])
     metric = metric or ("val_miou" if settings.task == "segment" else "val_acc")
+    _check_study(results, metric)
     variants = list(variants or settings.variants)
     fig = go.Figure()
     for variant in variants:
@@ -86,6 +106,7 @@ def accuracy_macs_figure(studies: Mapping[str, dict]) -> go.Figure:
         raise ValueError("expected at least one study")
     fig = make_subplots(rows=1, cols=len(studies), subplot_titles=list(studies), horizontal_spacing=0.08)
     for col, results in enumerate(studies.values(), start=1):
+        _check_study(results)
         summaries = summarize_ablations(results)
         for variant, summary in summaries.items():
             label = variant_label(results, variant)

@@ -22,17 +22,29 @@ Ablations of Table 3: ``transformer=False`` ("-TF") replaces equation (3) by a p
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_feature_map, check_positive
+from .._checks import POSITIVE_INT, Expect, check_feature_map, check_positive
 from .pointwise import TokenConv, channel_adapter
 from .projector import Projector
 from .tokenizer import DynamicTokenizer, StaticTokenizer
 from .transformer import Transformer
+
+_SWITCH = Expect(bool)
+# What each VTConfig field takes (type and range; how fields must fit together, e.g. heads dividing CT, is the
+# modules' to check): the one table that VTConfig, create_model and a run's model options are checked against.
+VT_OPTIONS: dict[str, Expect] = {
+    "C": POSITIVE_INT, "CT": POSITIVE_INT, "L": POSITIVE_INT, "depth": POSITIVE_INT, "heads": POSITIVE_INT,
+    "tokenizer_heads": POSITIVE_INT, "kqv_groups": POSITIVE_INT, "query_groups": POSITIVE_INT,
+    "kv_groups": POSITIVE_INT, "position_size": POSITIVE_INT, "position_downsample": Expect(int, low=0),
+    "position_resize": Expect(str, choices=("bilinear", "nearest")), "transformer": _SWITCH,
+    "position_encoding": _SWITCH, "dynamic": _SWITCH, "scaled": _SWITCH, "tokenizer_norm": _SWITCH,
+    "fused_attention": _SWITCH,
+}
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,11 @@ class VTConfig:
     scaled: bool = True
     tokenizer_norm: bool = True
     fused_attention: bool = False
+
+    def __post_init__(self) -> None:
+        """Check every field against :data:`VT_OPTIONS`, so that no config of a wrong type or range exists."""
+        for field in fields(self):
+            VT_OPTIONS[field.name].check(field.name, getattr(self, field.name))
 
     def replace(self, **changes) -> VTConfig:
         unknown = set(changes) - set(asdict(self))
