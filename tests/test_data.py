@@ -34,7 +34,7 @@ def test_shapes_masks_agree_with_labels():
 
 
 @pytest.mark.parametrize("kwargs, message", [({"split": "tests"}, "unknown split"), ({"size": 8}, "at least 16x16"),
-                                             ({"target": "box"}, "target 'label' or 'mask'")])
+                                             ({"target": "box"}, "unknown target 'box'; expected 'label' or 'mask'")])
 def test_shapes_reject_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ShapesDataset(length=2, **kwargs)

@@ -5,10 +5,20 @@ folders), behind one entry point for classification, :func:`create_dataset`; and
 ``data`` names a classification dataset: ``"shapes"``, ``"shapes-pairs"`` (scenes labelled by two objects),
 ``"digits"``, ``"cifar10:ROOT"``, ``"cifar100:ROOT"``, or
 the path of an ImageNet-style folder tree (ROOT/train/<class>/<image>, ROOT/val/<class>/<image>).
+
+The built-in names keep their meaning in every folder: a bare ``digits`` (``shapes``, ``shapes-pairs``) is the
+built-in set even where a folder of that name exists, since a run folder or a download often carries the
+dataset's name, and a name whose meaning changed with the working directory would train on the wrong data
+without a word. Where such a folder exists, one line on stderr says so and how to name the folder instead
+(``./digits``). The built-in sets take no ROOT: ``digits:/path`` is an error, not a root ignored.
+
+Before training, :func:`scan_dataset` checks every file of a folder dataset (see :mod:`vtlab.data.scan`).
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +28,12 @@ from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
 from .._checks import check_positive
+from .checks import check_choice, check_inputs
 from .cifar import CIFARDataset
 from .digits import DigitsDataset
 from .folders import IMAGENET_MEAN, IMAGENET_STD, ImageFolderDataset
+from .images import BadFileError, load_image
+from .scan import scan_dataset
 from .segmentation import (
     COCO_STUFF_CLASSES,
     IGNORE_INDEX,
@@ -37,6 +50,7 @@ from .segmentation import (
 from .shapes import SHAPES, ShapesDataset
 
 AUGMENTS = ("none", "flip", "autoaugment")
+BUILT_IN = ("shapes", "shapes-pairs", "digits")
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,13 @@ class DataSpec:
 
 def parse_data(data: str) -> DataSpec:
     """Read a ``--data`` value (see the module docstring)."""
-    kind, _, root = data.partition(":")
+    check_inputs(data=data)
+    kind, colon, root = data.partition(":")
+    if kind in BUILT_IN and colon:
+        raise ValueError(f"expected the built-in {kind!r} alone (it reads no files), got {data!r}; for an image "
+                         f"folder tree named {kind}, give its path (./{kind})")
+    if kind in BUILT_IN and Path(kind).is_dir():
+        _note_shadowed_folder(kind)
     if kind in ("shapes", "shapes-pairs"):
         return DataSpec(kind, None, 64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), True)
     if kind == "digits":
@@ -68,12 +88,20 @@ def parse_data(data: str) -> DataSpec:
                      f"'cifar100:ROOT' or an existing folder laid out as ROOT/train/<class>/<image>")
 
 
+@functools.cache
+def _note_shadowed_folder(name: str) -> None:
+    """Say once per process that the built-in ``name`` is used although a folder of that name exists here."""
+    print(f"vtlab: note: --data {name} is the built-in {name} set, not the folder ./{name} here; to train on the "
+          f"folder, pass --data ./{name}", file=sys.stderr)
+
+
 def classification_transform(spec: DataSpec, train: bool, image_size: int | None = None, augment: str = "none"):
     """uint8 image (or PIL for folders) → normalised float tensor, with the recipe's augmentation if ``train``."""
-    if augment not in AUGMENTS:
-        raise ValueError(f"unknown augment {augment!r}; expected one of {AUGMENTS}")
+    if not isinstance(spec, DataSpec):
+        raise ValueError(f"expected spec to be a DataSpec (from parse_data), got {type(spec).__name__}")
+    check_inputs(train=train, image_size=image_size)
+    check_choice("augment", augment, AUGMENTS)
     size = image_size if image_size is not None else spec.image_size
-    check_positive(image_size=size)
     steps: list = [v2.ToImage()]
     if spec.kind == "folder":
         steps += [v2.RandomResizedCrop(size, antialias=True)] if train else \
@@ -96,6 +124,9 @@ def create_dataset(data: str, split: str = "train", image_size: int | None = Non
     drawn without replacement by a generator seeded with ``seed`` (the same items on every machine, and not
     just the first classes of a folder sorted by class). ``download`` lets CIFAR fetch its archive.
     """
+    check_inputs(data=data, image_size=image_size, seed=seed, download=download, length=length)
+    check_choice("split", split, ("train", "val"))
+    check_choice("augment", augment, AUGMENTS)
     spec = parse_data(data)
     transform = classification_transform(spec, split == "train", image_size, augment)
     if spec.kind in ("shapes", "shapes-pairs"):
@@ -116,6 +147,7 @@ class ClassSubset(Subset):
 
     def __init__(self, dataset: Dataset, length: int, seed: int = 0):
         check_positive(length=length)
+        check_inputs(seed=seed)
         if length > len(dataset):
             raise ValueError(f"expected a length of at most the dataset's {len(dataset)} items, got {length}")
         chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:length]
@@ -139,7 +171,8 @@ def check_same_classes(train: Sequence[str], val: Sequence[str], data: str = "th
 
 
 __all__ = ["AUGMENTS", "COCO_STUFF_CLASSES", "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD", "LIP_CLASSES", "SHAPES",
-           "CIFARDataset", "COCOStuffDataset", "ClassSubset", "DataSpec", "DigitsDataset", "ImageFolderDataset",
-           "LIPDataset", "PairedHorizontalFlip", "SegmentationFolderDataset", "SegmentationTransform", "ShapesDataset",
-           "ShapesSegmentationDataset", "check_same_classes", "classification_transform", "create_dataset",
-           "create_segmentation_dataset", "parse_data", "segmentation_transform"]
+           "BadFileError", "CIFARDataset", "COCOStuffDataset", "ClassSubset", "DataSpec", "DigitsDataset",
+           "ImageFolderDataset", "LIPDataset", "PairedHorizontalFlip", "SegmentationFolderDataset",
+           "SegmentationTransform", "ShapesDataset", "ShapesSegmentationDataset", "check_same_classes",
+           "classification_transform", "create_dataset", "create_segmentation_dataset", "load_image", "parse_data",
+           "scan_dataset", "segmentation_transform"]

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .checks import check_choice, check_inputs
+
 LAYOUTS = {
     "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "batches.meta",
                 b"labels", b"label_names"),
@@ -66,15 +68,60 @@ def _unpickle(path: Path) -> dict:
     return content
 
 
+def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """A batch's rows (uint8 (N, 3072)) and labels (int64 (N,)), or a ValueError naming the file."""
+    batch = _unpickle(path)
+    for key in (b"data", label_key):
+        if key not in batch:
+            raise ValueError(f"CIFAR file {path} has no {key!r} entry (it has {sorted(batch)}); expected a batch of "
+                             f"the python version")
+    data, labels = batch[b"data"], batch[label_key]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        shown = f"{data.dtype} of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise ValueError(f"CIFAR file {path}: expected uint8 rows of 3072 pixels, got {shown}")
+    if not isinstance(labels, list | tuple | np.ndarray):
+        raise ValueError(f"CIFAR file {path}: expected its labels as a list of integers, got {type(labels).__name__}")
+    values = np.asarray(labels) if len(labels) else np.zeros(0, np.int64)
+    if values.ndim != 1 or values.dtype.kind not in "iu":
+        kinds = sorted({type(label).__name__ for label in labels})
+        raise ValueError(f"CIFAR file {path}: expected its labels as a list of integers, got {', '.join(kinds)}")
+    if len(values) != len(data):
+        raise ValueError(f"CIFAR file {path} has {len(data)} image rows but {len(values)} labels; expected one "
+                         f"label per row")
+    return data, values.astype(np.int64)
+
+
+def _read_names(path: Path, names_key: bytes) -> tuple[str, ...]:
+    """The class names of a meta file (bytes, decoded as UTF-8, or str), or a ValueError naming the file."""
+    meta = _unpickle(path)
+    names = meta.get(names_key)
+    if not isinstance(names, list | tuple) or not names or \
+            not all(isinstance(name, bytes | str) for name in names):
+        shown = type(names).__name__ if not isinstance(names, list | tuple) else \
+            f"[{', '.join(sorted({type(name).__name__ for name in names}))}] of {len(names)}"
+        raise ValueError(f"CIFAR file {path}: expected {names_key!r} as a non-empty list of class names (bytes or "
+                         f"str), got {shown}")
+    try:
+        decoded = tuple(name.decode() if isinstance(name, bytes) else name for name in names)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"CIFAR file {path}: a class name is not UTF-8 text ({error})") from error
+    repeated = sorted({name for name in decoded if decoded.count(name) > 1})
+    if repeated:
+        raise ValueError(f"CIFAR file {path}: expected distinct class names, got {repeated} more than once")
+    return decoded
+
+
 class CIFARDataset(Dataset):
-    """Items are (image uint8 (3, 32, 32), label). ``split`` is "train" or "val" (the official test set)."""
+    """Items are (image uint8 (3, 32, 32), label). ``split`` is "train" or "val" (the official test set).
+
+    Every batch is checked as it is read: one label per image row, labels integers in [0, number of class
+    names), class names bytes or str; a ValueError names the file that breaks one."""
 
     def __init__(self, root: str | Path, variant: str = "cifar10", split: str = "train", download: bool = False,
                  transform=None):
-        if variant not in LAYOUTS:
-            raise ValueError(f"unknown CIFAR variant {variant!r}; expected one of {list(LAYOUTS)}")
-        if split not in ("train", "val"):
-            raise ValueError(f"unknown split {split!r}; expected 'train' or 'val'")
+        check_inputs(root=root, download=download, transform=transform)
+        check_choice("CIFAR variant", variant, tuple(LAYOUTS))
+        check_choice("split", split, ("train", "val"))
         folder, train_files, test_files, meta_file, label_key, names_key = LAYOUTS[variant]
         root = Path(root).expanduser()
         if download:
@@ -85,19 +132,17 @@ class CIFARDataset(Dataset):
             raise FileNotFoundError(
                 f"no {variant} data at {root / folder}: unpack the python version of {variant} from {SOURCE} "
                 f"into {root} (it creates {folder}/), or pass download=True (--download) where a network is available")
-        batches = [_unpickle(root / folder / name) for name in (train_files if split == "train" else test_files)]
-        try:
-            data = np.concatenate([b[b"data"] for b in batches])
-            labels = [label for b in batches for label in b[label_key]]
-            if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-                raise ValueError(f"expected uint8 rows of 3072 pixels, got {data.dtype} of shape {data.shape}")
-            self.images = torch.from_numpy(data).view(-1, 3, 32, 32)
-        except (KeyError, ValueError, RuntimeError, TypeError) as error:
-            raise ValueError(f"{root / folder} does not hold {variant} batches in the python layout: "
-                             f"{error}") from error
-        self.labels = torch.tensor(labels)
-        self.classes = tuple(n.decode() for n in _unpickle(root / folder / meta_file)[names_key])
+        paths = [root / folder / name for name in (train_files if split == "train" else test_files)]
+        batches = [_read_batch(path, label_key) for path in paths]
+        self.classes = _read_names(root / folder / meta_file, names_key)
         self.num_classes = len(self.classes)
+        for path, (_, labels) in zip(paths, batches, strict=True):
+            outside = labels[(labels < 0) | (labels >= self.num_classes)]
+            if len(outside):
+                raise ValueError(f"CIFAR file {path} has {len(outside)} label(s) outside [0, {self.num_classes}) "
+                                 f"(the {self.num_classes} class names of {meta_file}), e.g. {int(outside[0])}")
+        self.images = torch.from_numpy(np.concatenate([data for data, _ in batches])).view(-1, 3, 32, 32)
+        self.labels = torch.from_numpy(np.concatenate([labels for _, labels in batches]))
         self.transform = transform
 
     def __len__(self) -> int:

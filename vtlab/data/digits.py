@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .._checks import check_positive
+from .checks import check_choice, check_inputs
 
 
 class DigitsDataset(Dataset):
@@ -22,9 +22,8 @@ class DigitsDataset(Dataset):
                  transform=None):
         from sklearn.datasets import load_digits
 
-        if split not in ("train", "val"):
-            raise ValueError(f"unknown split {split!r}; expected 'train' or 'val'")
-        check_positive(size=size)
+        check_choice("split", split, ("train", "val"))
+        check_inputs(size=size, seed=seed, val_fraction=val_fraction, transform=transform)
         digits = load_digits()
         order = torch.randperm(len(digits.target), generator=torch.Generator().manual_seed(seed))
         n_val = round(len(order) * val_fraction)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torchvision.transforms import v2
 
+from .checks import check_inputs
+
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
 
 
@@ -22,9 +24,12 @@ def sample_photos(names: Sequence[str] = PHOTOS, size: int = 64) -> torch.Tensor
         raise ImportError("sample_photos needs scikit-image: pip install scikit-image") from error
     loaders = {name: getattr(skimage.data, name) for name in PHOTOS[:-1]}
     loaders["motorcycle"] = lambda: skimage.data.stereo_motorcycle()[0]
+    if isinstance(names, str):
+        raise ValueError(f"expected names as a list of photo names, got the string {names!r}; write [{names!r}]")
     unknown = [name for name in names if name not in loaders]
     if unknown:
         raise ValueError(f"unknown photos {unknown}; expected some of {list(loaders)}")
+    check_inputs(size=size)
     if size < 16:
         raise ValueError(f"expected size >= 16, got {size}")
     images = []

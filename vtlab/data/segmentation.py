@@ -13,10 +13,13 @@ Every item of a dataset has the same S, so that default collation batches them.
 - ``"coco-stuff:ROOT"``: COCO-stuff 164k as it unpacks (the 2017 images and the "stuffthingmaps" PNGs, one
   uint8 PNG per image: 0–90 thing classes, 91–181 the 91 stuff classes, 255 unlabeled). Training and
   evaluation are stuff-only, as the paper's 91 stuff classes: stuff value v becomes class v - 91, and thing
-  pixels, unlabeled pixels and any other value become IGNORE_INDEX. S defaults to 512: the paper counts MACs
-  at 800×1216 (Table 4) but, as is usual for COCO-stuff, trains on crops; 512 is the common crop.
-- ``"lip:ROOT"``: Look Into Person as it unpacks, 20 classes (background and 19 parts), PNG values 0–19;
-  anything above 19 becomes IGNORE_INDEX. S defaults to 473, the paper's LIP resolution.
+  pixels and unlabeled pixels become IGNORE_INDEX. Other values (182–254) are not COCO-stuff's:
+  :func:`vtlab.data.scan_dataset` reports them before training (a loader alone maps them to IGNORE_INDEX).
+  S defaults to 512: the paper counts MACs at 800×1216 (Table 4) but, as is usual for COCO-stuff, trains on
+  crops; 512 is the common crop.
+- ``"lip:ROOT"``: Look Into Person as it unpacks, 20 classes (background and 19 parts), PNG values 0–19
+  (255 is taken as unlabeled); the scan reports any other value (a loader alone maps it to IGNORE_INDEX).
+  S defaults to 473, the paper's LIP resolution.
 
 Transforms (built by :func:`segmentation_transform`; geometry is torchvision's v2 transforms on
 ``tv_tensors.Image``/``tv_tensors.Mask``, so masks are always resized with nearest neighbours):
@@ -38,22 +41,22 @@ govern them); ``seed`` only chooses the ``shapes`` scenes.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from .._checks import check_positive
-from .folders import IMAGENET_MEAN, IMAGENET_STD, load_image
+from .checks import check_choice, check_inputs
+from .folders import IMAGENET_MEAN, IMAGENET_STD
+from .images import load_image
+from .labels import IGNORE_INDEX, load_label, make_label_table, read_label, value_table
 from .shapes import SHAPES, ShapesDataset
 
-IGNORE_INDEX = 255
 SEGMENTATION_AUGMENTS = ("none", "flip")
 SEGMENTATION_DATA = ("shapes", "coco-stuff:ROOT", "lip:ROOT")
 SCALE_RANGE = (0.5, 2.0)  # the training rescale factors, relative to the evaluation scale
@@ -85,42 +88,12 @@ LIP_FLIP_PAIRS = ((14, 15), (16, 17), (18, 19))  # classes that a horizontal fli
 assert len(LIP_CLASSES) == 20, len(LIP_CLASSES)
 
 
-def make_label_table(values: Sequence[int] | range, first_class: int = 0) -> np.ndarray:
-    """A 256-entry uint8 lookup table from PNG value to class: ``values[i]`` → ``first_class + i``, anything
-    else → IGNORE_INDEX."""
-    table = np.full(256, IGNORE_INDEX, np.uint8)
-    table[np.asarray(values)] = np.arange(first_class, first_class + len(values))
-    return table
-
-
-def load_label(path: str | Path, table: np.ndarray) -> np.ndarray:
-    """Read a label PNG's raw values (mode "L" or "P" read as indices, nothing converted) and map them through
-    ``table``; returns uint8 (H, W). Raises a ValueError naming the file if it is unreadable or not 2D."""
-    try:
-        with Image.open(path) as label:
-            label.load()
-            values = np.array(label)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"cannot read label {path}: {error}") from error
-    if values.ndim != 2 or not (np.issubdtype(values.dtype, np.integer) or values.dtype == np.bool_):
-        raise ValueError(f"expected a single-channel label PNG (mode 'L' or 'P', one class value per pixel) at "
-                         f"{path}, got an array of shape {values.shape} and dtype {values.dtype}")
-    if values.dtype == np.uint8:
-        return table[values]
-    values = values.astype(np.int64)
-    mapped = np.full(values.shape, IGNORE_INDEX, np.uint8)
-    valid = (values >= 0) & (values < len(table))
-    mapped[valid] = table[values[valid]]
-    return mapped
-
-
 class PairedHorizontalFlip:
     """Flip an (image, mask) pair left-right with probability ``p``, exchanging the mask's classes in
     ``swap_pairs`` (LIP's left/right parts). ``p=1.0`` always flips, ``p=0.0`` never."""
 
     def __init__(self, p: float = 0.5, swap_pairs: Sequence[tuple[int, int]] = ()):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"expected a flip probability in [0, 1], got {p!r}")
+        check_inputs(p=p)
         self.p, self.swap_pairs = p, tuple(swap_pairs)
         self.table = torch.arange(256)
         for a, b in self.swap_pairs:
@@ -144,7 +117,7 @@ class ResizeLongerAndPad:
     nearest for the mask), then pad bottom/right to size×size: image with 0, mask with IGNORE_INDEX."""
 
     def __init__(self, size: int):
-        check_positive(size=size)
+        check_inputs(size=size)
         self.size = size
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -211,7 +184,8 @@ class SegmentationFolderDataset(Dataset):
     ``tv_tensors.Mask``). ``length`` keeps the first ``length`` pairs in sorted order.
 
     Subclasses set the class attributes: ``folders`` (split → (image folder, label folder), relative to ROOT),
-    ``layout`` (the expected layout, for errors), ``classes``, ``label_table``, ``flip_pairs``, and the default
+    ``layout`` (the expected layout, for errors), ``classes``, ``label_table``, ``defined_values`` (the PNG
+    values the dataset defines: ranges or tuples; the scan reports others), ``flip_pairs``, and the default
     ``image_size``, ``mean`` and ``std``.
     """
 
@@ -222,16 +196,15 @@ class SegmentationFolderDataset(Dataset):
     num_classes = 0
     ignore_index = IGNORE_INDEX
     label_table = np.full(256, IGNORE_INDEX, np.uint8)
+    defined_values: tuple[Iterable[int], ...] = ((IGNORE_INDEX,),)
     flip_pairs: tuple[tuple[int, int], ...] = ()
     image_size = 512
     native_size: int | None = None  # images of any size: rescaled and cropped or padded to S×S
     mean, std = IMAGENET_MEAN, IMAGENET_STD
 
     def __init__(self, root: str | Path, split: str = "train", transform=None, length: int | None = None):
-        if split not in self.folders:
-            raise ValueError(f"unknown split {split!r}; expected one of {list(self.folders)}")
-        if length is not None:
-            check_positive(length=length)
+        check_inputs(root=root, transform=transform, length=length)
+        check_choice("split", split, tuple(self.folders))
         root = Path(root).expanduser()
         if not root.is_dir():
             raise FileNotFoundError(f"no {self.name} folder {root}; expected {self.layout}")
@@ -302,6 +275,7 @@ class COCOStuffDataset(SegmentationFolderDataset):
     classes = COCO_STUFF_CLASSES
     num_classes = len(COCO_STUFF_CLASSES)
     label_table = make_label_table(range(COCO_STUFF_FIRST, COCO_STUFF_FIRST + len(COCO_STUFF_CLASSES)))
+    defined_values = (range(COCO_STUFF_FIRST + len(COCO_STUFF_CLASSES)), (IGNORE_INDEX,))  # things, stuff, unlabeled
     image_size = 512
 
 
@@ -317,6 +291,7 @@ class LIPDataset(SegmentationFolderDataset):
     classes = LIP_CLASSES
     num_classes = len(LIP_CLASSES)
     label_table = make_label_table(range(len(LIP_CLASSES)))
+    defined_values = (range(len(LIP_CLASSES)), (IGNORE_INDEX,))
     flip_pairs = LIP_FLIP_PAIRS
     image_size = 473
 
@@ -328,10 +303,9 @@ def segmentation_transform(dataset, train: bool, image_size: int | None = None, 
     ``image_size`` is S (the dataset's ``image_size`` if None); ``flip_p`` is the flip's probability when
     ``train`` and ``augment="flip"`` (``flip_p=1.0`` forces it, e.g. in tests).
     """
-    if augment not in SEGMENTATION_AUGMENTS:
-        raise ValueError(f"unknown augment {augment!r}; expected one of {SEGMENTATION_AUGMENTS}")
+    check_inputs(train=train, image_size=image_size, flip_p=flip_p)
+    check_choice("augment", augment, SEGMENTATION_AUGMENTS)
     size = image_size if image_size is not None else dataset.image_size
-    check_positive(image_size=size)
     augmented = train and augment == "flip"
     if dataset.native_size is not None:  # shapes: square scenes of a native size
         steps: list = [] if size == dataset.native_size else [v2.Resize((size, size), antialias=True)]
@@ -354,6 +328,7 @@ def create_segmentation_dataset(data: str, split: str = "train", image_size: int
     the number of items (shapes: scenes generated; folders: the first pairs in sorted order); ``seed`` chooses
     the shapes scenes.
     """
+    check_inputs(data=data, image_size=image_size, seed=seed, length=length)
     kind, colon, root = data.partition(":")
     datasets = {"shapes": ShapesSegmentationDataset, "coco-stuff": COCOStuffDataset, "lip": LIPDataset}
     if kind not in datasets or (kind == "shapes" and colon):
@@ -362,8 +337,7 @@ def create_segmentation_dataset(data: str, split: str = "train", image_size: int
     if kind != "shapes" and not root:
         raise ValueError(f"expected {kind}:ROOT naming the folder that holds the {datasets[kind].name} files "
                          f"({datasets[kind].layout}), got {data!r}")
-    if split not in ("train", "val"):
-        raise ValueError(f"unknown split {split!r}; expected 'train' or 'val'")
+    check_choice("split", split, ("train", "val"))
     cls = datasets[kind]
     transform = segmentation_transform(cls, split == "train", image_size, augment)
     if kind == "shapes":
@@ -377,4 +351,5 @@ def create_segmentation_dataset(data: str, split: str = "train", image_size: int
 __all__ = ["COCO_STUFF_CLASSES", "IGNORE_INDEX", "LIP_CLASSES", "LIP_FLIP_PAIRS", "SEGMENTATION_AUGMENTS",
            "SEGMENTATION_DATA", "COCOStuffDataset", "LIPDataset", "PairedHorizontalFlip", "ResizeLongerAndPad",
            "SegmentationFolderDataset", "SegmentationTransform", "ShapesSegmentationDataset",
-           "create_segmentation_dataset", "load_label", "make_label_table", "segmentation_transform"]
+           "create_segmentation_dataset", "load_label", "make_label_table", "read_label", "segmentation_transform",
+           "value_table"]

@@ -23,7 +23,7 @@ import math
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import check_positive
+from .checks import check_choice, check_inputs
 
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring")
 PAIRS = tuple(itertools.combinations(range(len(SHAPES)), 2))  # task "pair": label i is the pair PAIRS[i]
@@ -141,16 +141,13 @@ class ShapesDataset(Dataset):
 
     def __init__(self, split: str = "train", size: int = 64, length: int | None = None, seed: int = 0,
                  target: str = "label", transform=None, task: str = "largest"):
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; expected one of {list(SPLITS)}")
-        if target not in ("label", "mask"):
-            raise ValueError(f"expected target 'label' or 'mask', got {target!r}")
+        check_choice("split", split, tuple(SPLITS))
+        check_choice("target", target, ("label", "mask"))
+        check_choice("shapes task", task, TASKS)
+        check_inputs(size=size, length=length, seed=seed, transform=transform)
         length = length if length is not None else (2000 if split == "train" else 500)
-        check_positive(size=size, length=length)
         if size < 16:
             raise ValueError(f"expected scenes of at least 16x16 pixels, got size={size}")
-        if task not in TASKS:
-            raise ValueError(f"unknown shapes task {task!r}; expected one of {TASKS}")
         if task == "pair" and target == "label":
             self.classes = tuple(f"{SHAPES[a]}+{SHAPES[b]}" for a, b in PAIRS)
             self.num_classes = len(PAIRS)
