@@ -51,7 +51,7 @@ def test_part2_counts_and_part3_retraces_the_cached_runs(report, capsys):
         # the same run: equal on the machine that made the cache; with the instruction set capped at AVX2 the
         # first epoch's mean training loss moved by 0.0002, far less than this bound
         assert abs(live_loss - cached_loss) < 0.01 and 0 <= live_acc <= 1
-        assert (path.parent / "live" / variant / "metrics.csv").exists()
+        assert (path.parent / "live" / "seed0" / variant / "metrics.csv").exists()
     assert re.search(r"Live \(\d+ s on this machine\): (identical to the cached runs|within \d\.\d+ of the cached)",
                      text)
     figure = (path.parent / "figure.html").read_text()

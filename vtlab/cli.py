@@ -95,15 +95,33 @@ def _train(args: argparse.Namespace) -> int:
                          device=args.device, workers=args.workers, compile=args.compile, image_size=args.image_size,
                          train_size=args.train_size, download=args.download, progress=not args.quiet,
                          stop_after=args.stop_after, val_size=args.val_size,
-                         model_options=options, require_checkpoint=args.resume, allow_changes=args.allow_changes)
+                         model_options=options, require_checkpoint=args.resume, allow_changes=args.allow_changes,
+                         skip_bad=args.skip_bad, dist_timeout=args.dist_timeout)
     try:
         rows = train(config)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: every finished epoch is saved in {out}; continue with --resume", file=sys.stderr)
+        print(f"\n{_interrupted(out)}", file=sys.stderr)
         return 130
     if rows and os.environ.get("RANK", "0") == "0":
         print(f"{model}: val acc {rows[-1]['val_acc']:.4f} after {rows[-1]['epoch']} epochs; run saved in {out}")
     return 0
+
+
+def _interrupted(out: str) -> str:
+    """What an interrupted ``vtlab train`` says: what is saved in ``out``, and how to go on."""
+    from pathlib import Path
+
+    from .train.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        epoch = load_checkpoint(Path(out) / "checkpoint.pt")["epoch"] if (Path(out) / "checkpoint.pt").exists() \
+            else 0
+    except (CheckpointError, OSError, KeyError):
+        epoch = 0
+    if not epoch:
+        return (f"interrupted before the first epoch finished: nothing of the run was saved in {out}; run the same "
+                f"command again (without --resume) to start it")
+    return f"interrupted: the {epoch} finished epoch(s) are saved in {out}; continue with the same command and --resume"
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -197,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--ablate", nargs="+", default=[], choices=list(ABLATIONS),
                        help="Table 3 ablations of a VT model: TF (no transformer), PE (no position encoding), "
                             "DT (static tokenizers; VT-FPN's are static already)")
+    train.add_argument("--skip-bad", action="store_true",
+                       help="leave out the data files that the scan before the first epoch finds unreadable or "
+                            "out of range, and say how many (default: stop, naming them)")
+    train.add_argument("--dist-timeout", type=POSITIVE_FLOAT, default=300.0, metavar="SECONDS",
+                       help="under torchrun: how long a process waits for its peers at the start (default: 300)")
     train.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     train.set_defaults(handler=_train)
 
@@ -232,6 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(error: BaseException) -> str:
+    """An error's message on one line. An error that a data-loader worker raised arrives with the worker's
+    traceback in its message ("Caught ValueError in DataLoader worker process 0. Original Traceback ..."):
+    the line is the original error's own message."""
+    text = str(error)
+    if "Original Traceback" in text:
+        last = [line for line in text.strip().splitlines() if line.strip()][-1]
+        prefix = f"{type(error).__name__}: "
+        text = last[len(prefix):] if last.startswith(prefix) else last
+    return " ".join(text.split()) or type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; an error that a user can fix (a bad argument, input, file or run folder; a training that
     diverged) is one line on stderr and exit status 2, or its traceback with ``--debug``."""
@@ -243,8 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, NonFiniteLossError) as error:
         if args.debug:
             raise
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"vtlab: error: {message}", file=sys.stderr)
+        print(f"vtlab: error: {one_line(error)}", file=sys.stderr)
         return 2
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import csv
+import dataclasses
 import multiprocessing
 import os
 import platform
@@ -52,6 +53,7 @@ from .train.ablation import (
     summarize_ablations,
     variant_label,
 )
+from .train.engine import check_resume
 
 CLASSIFICATION_STUDIES = ("shapes", "pairs", "digits")
 LIVE_STUDY = "shapes"
@@ -132,9 +134,12 @@ def _live_run(settings: AblationSettings, variant: str, seed: int, out: str, epo
     """The first ``epochs`` epochs of one study run (in its own process, with the study's thread count),
     continuing the run in ``out`` if it holds fewer; returns its metrics rows."""
     torch.set_num_threads(settings.threads)
+    config = study_config(settings, variant, seed, out, device="cpu", resume=True)
     done = _metrics(Path(out))
+    if done:  # rows of an earlier call are reused only if they are this run's (settings and seed)
+        check_resume(config)
     if len(done) < epochs:
-        train(study_config(settings, variant, seed, out, device="cpu", resume=True, stop_after=epochs - len(done)))
+        train(dataclasses.replace(config, stop_after=epochs - len(done)))
     return _metrics(Path(out))[:epochs]
 
 
@@ -262,7 +267,7 @@ def reproduce(out: str | Path = "reproduce", full: bool = False, seed: int = 0, 
     say(f"3/3 live: the first {live_epochs} epochs of the {LIVE_STUDY} study's seed-{seed} runs of "
         f"{settings.baseline} and {settings.model}, side by side ...", flush=True)
     trained = time.perf_counter()
-    live = live_pair(out / "live", cached, seed, live_epochs, say if progress else None)
+    live = live_pair(out / "live" / f"seed{seed}", cached, seed, live_epochs, say if progress else None)
     part3 = live_section(live, cached, seed, time.perf_counter() - trained)
     say("\n".join(part3), flush=True)
     _figure(studies, live, cached, seed, out / "figure.html")
@@ -299,7 +304,7 @@ def reproduce(out: str | Path = "reproduce", full: bool = False, seed: int = 0, 
         f"{settings.train_size} scenes), trained now, beside the same epochs of the cached runs.",
         "",
         *part3,
-        f"Figure: {out / 'figure.html'}. Live run folders (metrics.csv, checkpoints): {out / 'live'}.",
+        f"Figure: {out / 'figure.html'}. Live run folders (metrics.csv, checkpoints): {out / 'live' / f'seed{seed}'}.",
         "",
     ]
     report = out / "report.md"

@@ -8,7 +8,8 @@ previous file in place.
 
 Each checkpoint and weights file carries the SHA-256 of its contents (in the checkpoint's state, and in the
 safetensors metadata), checked on every load: a flipped byte is an error, not a NaN loss. One process at a
-time writes a run folder: :class:`RunLock` holds an exclusive ``flock`` on ``OUT/.lock`` for the whole run.
+time writes a run folder: :class:`RunLock` holds an exclusive ``flock`` on
+``OUT/.vtlab.lock`` for the whole run.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ except ImportError:  # Windows: no flock; run folders are not locked there
     fcntl = None
 
 CHECKSUM_KEY = "sha256"  # in the checkpoint's state and in the safetensors metadata
-LOCK_NAME = ".lock"
+LOCK_NAME = ".vtlab.lock"  # a name of vtlab's own: a user's ".lock" is never touched
 FULL_DISK_BYTES = 1 << 20  # a write that fails with less than this left free failed for lack of space
 
 
@@ -123,19 +124,8 @@ def check_writable(folder: Path) -> None:
         raise WriteError(_write_failure(folder / ".write-probe", error, _free_bytes(folder))) from error
 
 
-def remove_leftovers(folder: Path) -> list[Path]:
-    """Delete the temporary files (``.NAME.*.tmp``) that a write interrupted by a kill left in ``folder``; returns
-    what was deleted. Call it only while holding the folder's :class:`RunLock`."""
-    removed = []
-    for path in sorted(Path(folder).glob(".*.tmp")):
-        if path.is_file():
-            path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
-
-
 class RunLock:
-    """An exclusive lock on a run folder (``flock`` on ``FOLDER/.lock``), held from ``__enter__`` to ``__exit__``.
+    """An exclusive lock on a run folder (``flock`` on ``FOLDER/.vtlab.lock``), held from ``__enter__`` to ``__exit__``.
 
     The lock file names its holder (pid, host, start time); a second writer gets :class:`RunLockedError` naming
     it, at once (no waiting). The file is removed on release; a process that opened it just before is told by
@@ -220,10 +210,30 @@ def state_digest(state) -> str:
     return hasher.hexdigest()
 
 
-def save_weights(model: nn.Module, path: Path) -> None:
-    """The model's weights as safetensors, with their SHA-256 in the file's metadata."""
-    state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(state, tmp, metadata={CHECKSUM_KEY: state_digest(state)}))
+def weights_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights as :func:`save_weights` writes them (on the CPU, contiguous)."""
+    return {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
+
+
+def save_weights(model: nn.Module, path: Path, epoch: int | None = None) -> None:
+    """The model's weights as safetensors, with their SHA-256 (and the epoch they end) in the file's metadata."""
+    state = weights_state(model)
+    metadata = {CHECKSUM_KEY: state_digest(state), **({} if epoch is None else {"epoch": str(epoch)})}
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
+
+
+def recorded_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a ``.safetensors`` file (vtlab's: its SHA-256 and epoch), read from its header alone;
+    empty if the file is missing, unreadable or records none."""
+    try:
+        with open(path, "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size > 100_000_000:
+                return {}
+            metadata = json.loads(f.read(size)).get("__metadata__") or {}
+    except (OSError, struct.error, ValueError, AttributeError, RecursionError):
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
@@ -250,7 +260,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         (size,) = struct.unpack("<Q", data[:8])
         metadata = json.loads(data[8:8 + size]).get("__metadata__") or {}
         state = load_safetensors(data)
-    except (SafetensorError, struct.error, ValueError, AttributeError) as error:
+    except (SafetensorError, struct.error, ValueError, AttributeError, RecursionError) as error:
         raise CheckpointError(f"{path} is not a readable safetensors file (truncated or damaged: {error})") from error
     expected = metadata.get(CHECKSUM_KEY)
     if expected is not None and state_digest(state) != expected:
@@ -274,6 +284,15 @@ def load_weights(model: nn.Module, path: Path) -> None:
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write a checkpoint state with its SHA-256 (under ``"sha256"``), atomically."""
     atomic_write(path, lambda tmp: torch.save({**state, CHECKSUM_KEY: state_digest(state)}, tmp))
+
+
+def checkpoint_epoch(path: Path) -> int | None:
+    """The epoch a checkpoint ends (memory-mapped, unchecked: a quick look, not a load); None if unreadable."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return int(state["epoch"])
+    except Exception:  # any unreadable file: the full load (load_checkpoint) says what is wrong with it
+        return None
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -307,6 +326,8 @@ def read_run_json(folder: Path, keys: Iterable[str] = ()) -> dict:
         raise PermissionError(f"cannot read {path}: permission denied") from error
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{path} is not valid JSON (truncated or damaged: {error})") from error
+    except RecursionError as error:
+        raise CheckpointError(f"{path} is nested too deeply to be a run.json that `vtlab train` wrote") from error
     if not isinstance(info, dict):
         raise CheckpointError(f"{path} holds a JSON {type(info).__name__}, expected an object written by "
                               f"`vtlab train`")

@@ -10,19 +10,22 @@ distributed sampler (NCCL on GPUs, gloo on CPUs) and, where the recipe asks and 
 SyncBatchNorm (PyTorch's DDP rejects it on CPU modules).
 
 A run folder OUT receives ``run.json`` (what was run), ``metrics.csv`` (one row per epoch), ``checkpoint.pt``
-after every epoch and ``model.safetensors`` / ``ema.safetensors``. A VT-ResNet trained on ``shapes`` also gets
-``tokens.csv``: per epoch and block, how different its token maps are and how much they look at the shapes
-(:func:`vtlab.probe.token_report` on 200 held-out scenes), so that a collapse of the tokens shows as it happens.
-An interrupted run continues with ``resume=True``: data order and the data-loader workers' seeds depend only on
-(seed, epoch) and the RNG state is restored, so on the CPU a resumed run ends with the same metrics as an
+after every epoch and ``model.safetensors`` / ``ema.safetensors``, and a CSV file per attached measure
+(:mod:`vtlab.train.measures`; ``vtlab train`` attaches ``tokens.csv`` to VT-ResNets trained on ``shapes``). The
+engine itself names no dataset: data come from :mod:`vtlab.data`, per-epoch extras from the measures a caller
+passes. An interrupted run continues with ``resume=True``: data order and the data-loader workers' seeds depend
+only on (seed, epoch) and the RNG state is restored, so on the CPU a resumed run ends with the same metrics as an
 uninterrupted one, with or without workers.
 
 Nothing runs silently wrong: every numeric option is checked before anything is built; the run folder must be
-writable and is locked for the whole run (:class:`~vtlab.train.checkpoint.RunLock`), and temporary files that a
-killed write left are removed; a resume with settings other than run.json's is refused unless
-``allow_changes`` (then run.json records the change); train and validation classes must agree; a non-finite
-loss stops the run (:class:`NonFiniteLossError`) with the last good checkpoint kept; checkpoints and weights
-are checked against their SHA-256 when loaded.
+new, empty or a vtlab run's (:func:`~vtlab.train.run_folder.claim`), writable, and locked for the whole run;
+temporary files that a killed write of vtlab's left are removed; a resume with settings other than run.json's is
+refused unless ``allow_changes`` (then run.json records the change), as is a checkpoint of another run; a resume
+rewrites from the checkpoint whatever the folder lacks (weights, rows); the data are scanned before the first
+epoch (:func:`vtlab.data.scan_dataset`); train and validation classes must agree; a non-finite loss stops the
+run (:class:`NonFiniteLossError`) with the last good checkpoint kept; a segmentation batch without a labelled
+pixel adds nothing to the gradient, and the epoch's line says how many there were; checkpoints and weights are
+checked against their SHA-256 when loaded.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import json
 import math
 import sys
 import time
+import uuid
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,28 +50,29 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
-from ..data import IGNORE_INDEX, check_same_classes, create_dataset, create_segmentation_dataset, parse_data
+from ..data import IGNORE_INDEX, check_same_classes, create_dataset, create_segmentation_dataset, scan_dataset
 from ..models import create_model, model_task
 from ..models.registry import check_model_options
-from ..probe import shapes_probe_batch, token_report
 from .checkpoint import (
     CheckpointError,
     RunLock,
     atomic_write,
     check_writable,
     load_checkpoint,
-    read_run_json,
-    remove_leftovers,
+    recorded_metadata,
     save_checkpoint,
     save_weights,
+    state_digest,
     unwrap,
+    weights_state,
 )
 from .distributed import Distributed, all_reduce_sum, init_distributed
+from .measures import EpochMeasure, standard_measures
 from .metrics import segmentation_metrics
 from .recipes import Recipe, get_recipe, lr_factor
 from .regularization import add_stochastic_depth
+from .run_folder import RESUME_SETTINGS, check_same_run, claim, read_run, remove_leftovers, resume_changes
 
-TOKEN_METRICS = ["epoch", "block", "cosine", "effective_tokens", "peak", "lift", "on_objects"]
 METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "ema_val_loss", "ema_val_acc", "lr",
            "images_per_s", "epoch_time_s"]
 # Segmentation runs add mIoU; their accuracies are pixel accuracies over labelled pixels.
@@ -102,6 +107,8 @@ class TrainConfig:
     # reproduce` does); with require_checkpoint (`vtlab train --resume`) a missing checkpoint is an error.
     require_checkpoint: bool = False
     allow_changes: bool = False  # resume even with settings other than run.json's, recording the change there
+    skip_bad: bool = False  # leave out the data files the scan before epoch 1 finds unreadable (and say how many)
+    dist_timeout: float = 300.0  # seconds a distributed process waits for its peers at the start
 
 
 class NonFiniteLossError(RuntimeError):
@@ -131,37 +138,17 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError(f"expected --lr (lr) to be a finite number > 0, got {config.lr!r}")
     if not isinstance(config.model_options, dict):
         raise ValueError(f"expected model_options as a dict, got {type(config.model_options).__name__}")
-
-
-# What a resume compares with run.json: name → flag. Model and ablations fix the weights' shapes: never changed.
-RESUME_SETTINGS = {"model": "--model", "model_options": "--ablate", "data": "--data", "recipe": "--recipe",
-                   "seed": "--seed", "batch_size": "--batch-size", "epochs": "--epochs", "peak_lr": "--lr",
-                   "image_size": "--image-size", "train_size": "--train-size", "val_size": "--val-size"}
-ARCHITECTURE = ("model", "model_options")
-RUN_KEYS = ("model", "model_options", "data", "recipe", "seed", "batch_size", "epochs", "peak_lr",
-            "config.image_size", "config.train_size")
-
-
-def recorded_settings(run: dict) -> dict:
-    """The settings of RESUME_SETTINGS as a run.json records them."""
-    config = run["config"]
-    return {**{name: run[name] for name in RESUME_SETTINGS if name in run},
-            **{name: config.get(name) for name in ("image_size", "train_size", "val_size")}}
-
-
-def resume_changes(out: Path, settings: dict, allow: bool) -> dict:
-    """The settings that differ from ``out``'s run.json, as {name: (recorded, now)}; raises ValueError listing
-    them unless ``allow`` (the model and its ablations can never change: the weights would not fit)."""
-    recorded = recorded_settings(read_run_json(out, RUN_KEYS))
-    changes = {name: (recorded[name], value) for name, value in settings.items() if recorded[name] != value}
-    listed = ", ".join(f"{RESUME_SETTINGS[name]} {old!r} (now {new!r})" for name, (old, new) in changes.items())
-    if any(name in ARCHITECTURE for name in changes):
-        raise ValueError(f"{out} holds a run with other model settings: {listed}; the checkpoint's weights fit that "
-                         f"model only: resume with the run's settings, or choose another --out")
-    if changes and not allow:
-        raise ValueError(f"{out} was run with other settings: {listed}; resume with the run's settings, or pass "
-                         f"--allow-changes (allow_changes=True) to continue with these (run.json records the change)")
-    return changes
+    if isinstance(config.dist_timeout, bool) or not isinstance(config.dist_timeout, (int, float)) or \
+            not math.isfinite(config.dist_timeout) or config.dist_timeout <= 0:
+        raise ValueError(f"expected --dist-timeout (dist_timeout) to be a finite number of seconds > 0, got "
+                         f"{config.dist_timeout!r}")
+    for name in ("resume", "download", "progress", "compile", "require_checkpoint", "allow_changes", "skip_bad"):
+        if not isinstance(getattr(config, name), bool):
+            raise ValueError(f"expected {name} to be True or False, got {getattr(config, name)!r}")
+    for name in ("recipe", "out", "device") + (() if config.model is None else ("model",)) + \
+            (() if config.data is None else ("data",)):
+        if not isinstance(getattr(config, name), str) or not getattr(config, name):
+            raise ValueError(f"expected {name} to be a non-empty string, got {getattr(config, name)!r}")
 
 
 def _epoch_seed(*values: int) -> int:
@@ -263,29 +250,50 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, ctx: Di
 
 def _write_csv(path: Path, rows: list[dict], fieldnames: list[str]) -> None:
     """``rows`` as a CSV file with a header, written atomically (metrics.csv, tokens.csv)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fieldnames)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
+    text = _csv_text(rows, fieldnames)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
-def _token_probe(model: nn.Module, data: str, task: str, image_size: int | None, device: torch.device):
-    """The scenes tokens.csv is measured on, or None where it does not apply (not a VT-ResNet on shapes)."""
-    kind = parse_data(data).kind
-    if task != "classify" or kind not in ("shapes", "shapes-pairs") or not hasattr(model, "forward_features"):
-        return None
-    images, masks, regions = shapes_probe_batch(image_size, task="pair" if kind == "shapes-pairs" else "largest")
-    return images.to(device), masks.to(device), regions
 
 
-def train(config: TrainConfig) -> list[dict]:
-    """Run (or resume) a training run; returns the metrics rows, one per epoch.
+@dataclass(frozen=True)
+class RunPlan:
+    """A run's settings, resolved once from its TrainConfig and recipe: what every later step reads."""
 
-    Everything that can be checked before data and model are built is: the options, the recipe and model, the
-    run folder (writable, locked for the whole run, leftovers of killed writes removed), and on resume the
-    checkpoint (present, intact) and the settings against run.json.
-    """
+    config: TrainConfig
+    recipe: Recipe
+    model: str
+    data: str
+    task: str
+    epochs: int
+    batch_size: int
+    peak_lr: float
+    device: torch.device
+    ctx: Distributed
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.out)
+
+    @property
+    def segment(self) -> bool:
+        return self.task == "segment"
+
+    def settings(self) -> dict:
+        """The settings a resume compares with run.json (RESUME_SETTINGS)."""
+        c = self.config
+        return {"model": self.model, "model_options": json.dumps(c.model_options, sort_keys=True),
+                "data": self.data, "recipe": self.recipe.name, "seed": c.seed, "batch_size": self.batch_size,
+                "epochs": self.epochs, "peak_lr": self.peak_lr, "image_size": c.image_size,
+                "train_size": c.train_size, "val_size": c.val_size, "workers": c.workers}
+
+
+MIN_IMAGE_SIZE = {"classify": 32, "segment": 64}  # the models' smallest input (check_image_batch)
+
+
+def plan_run(config: TrainConfig) -> RunPlan:
+    """Check ``config`` and resolve the recipe's defaults, the device and the processes (before any data, model
+    or file is made)."""
     check_config(config)
     recipe = get_recipe(config.recipe)
     model_name, data = config.model or recipe.model, config.data or recipe.data
@@ -296,203 +304,347 @@ def train(config: TrainConfig) -> list[dict]:
         suggestion = "quick-segment, coco-stuff or lip" if task == "segment" else "quick, imagenet or imagenet-ablation"
         raise ValueError(f"model {model_name!r} is a {task} model but recipe {recipe.name!r} trains {recipe.task} "
                          f"models; use a {task} recipe ({suggestion})")
+    if config.image_size is not None and config.image_size < MIN_IMAGE_SIZE[task]:
+        raise ValueError(f"expected --image-size of at least {MIN_IMAGE_SIZE[task]} for a {task} model (its "
+                         f"smallest input), got {config.image_size}")
     check_model_options(model_name, config.model_options)
     epochs = config.epochs if config.epochs is not None else recipe.epochs
     batch_size = config.batch_size if config.batch_size is not None else recipe.batch_size
     peak_lr = config.lr if config.lr is not None else recipe.scaled_lr(batch_size)[1]
     device = resolve_device(config.device)
-    ctx = init_distributed(device.type)
+    ctx = init_distributed(device.type, timeout_s=config.dist_timeout)
     if device.type == "cuda":
         device = torch.device("cuda", ctx.local_rank)
         torch.cuda.set_device(device)
     if batch_size % ctx.world_size:
         raise ValueError(f"the batch size {batch_size} must divide evenly over {ctx.world_size} processes")
-    out = Path(config.out)
+    return RunPlan(config, recipe, model_name, data, task, epochs, batch_size, peak_lr, device, ctx)
+
+
+def train(config: TrainConfig, measures: list[EpochMeasure] | None = None) -> list[dict]:
+    """Run (or resume) a training run; returns the metrics rows, one per epoch.
+
+    ``measures`` are recorded after every epoch (:mod:`vtlab.train.measures`); None attaches
+    :func:`~vtlab.train.measures.standard_measures`, ``[]`` none. Everything that can be checked before data
+    and model are built is: the options, the recipe and model, the run folder (vtlab's or new, writable,
+    locked for the whole run, leftovers of killed writes removed), and on resume the checkpoint (present,
+    intact, this run's) and the settings against run.json.
+    """
+    plan = plan_run(config)
+    if measures is None:
+        measures = standard_measures(plan.task, plan.data, config.image_size)
+    names = [m.name for m in measures]
+    out, main = plan.out, plan.ctx.is_main
     checkpoint_path = out / "checkpoint.pt"
-    if ctx.is_main:
+    if main:
+        claim(out, names)
         check_writable(out)
-    with RunLock(out) if ctx.is_main else nullcontext():  # one writer per run folder, for the whole run
-        if ctx.is_main:
-            remove_leftovers(out)
+    with RunLock(out) if main else nullcontext():  # one writer per run folder, for the whole run
+        if main:
+            remove_leftovers(out, names)
         if checkpoint_path.exists() and not config.resume:
             raise ValueError(f"{out} already holds a run ({checkpoint_path}); pass --resume to continue it, "
                              f"or choose another --out")
-        state, changes = None, {}
+        run, state, changes = None, None, {}
         if config.resume and checkpoint_path.exists():
-            settings = {"model": model_name, "model_options": json.dumps(config.model_options, sort_keys=True),
-                        "data": data, "recipe": recipe.name, "seed": config.seed, "batch_size": batch_size,
-                        "epochs": epochs, "peak_lr": peak_lr, "image_size": config.image_size,
-                        "train_size": config.train_size, "val_size": config.val_size}
-            changes = resume_changes(out, settings, config.allow_changes)
+            run = read_run(out)
+            changes = resume_changes(out, run, plan.settings(), config.allow_changes)
             state = load_checkpoint(checkpoint_path)
+            check_same_run(out, run, state.get("meta"))
         elif config.resume and config.require_checkpoint:
             raise FileNotFoundError(f"--resume: no checkpoint.pt in {out}, so there is no run to continue (a "
                                     f"mistyped --out, or no epoch finished there); drop --resume to start one")
-        return _run(config, recipe, model_name, data, task, epochs, batch_size, peak_lr, device, ctx, state, changes)
+        return _run(plan, measures, run, state, changes)
 
 
-def _run(config: TrainConfig, recipe: Recipe, model_name: str, data: str, task: str, epochs: int, batch_size: int,
-         peak_lr: float, device: torch.device, ctx: Distributed, state: dict | None, changes: dict) -> list[dict]:
+def check_resume(config: TrainConfig) -> None:
+    """Raise ValueError unless ``config.out`` holds a vtlab run with ``config``'s settings (what a resume checks
+    before it continues; for callers that reuse a run's files without training)."""
+    plan = plan_run(config)
+    resume_changes(plan.out, read_run(plan.out), plan.settings(), config.allow_changes)
+
+
+class _Data:
+    """The datasets, sampler and loaders of a run."""
+
+    def __init__(self, plan: RunPlan):
+        config, ctx = plan.config, plan.ctx
+        # the dataset's content does not depend on the training seed; its order depends on (seed, epoch)
+        train_set = create_data(plan.task, plan.data, "train", config.image_size, plan.recipe.augment,
+                                download=config.download, length=config.train_size)
+        val_set = create_data(plan.task, plan.data, "val", config.image_size, download=config.download,
+                              length=config.val_size)
+        check_same_classes(train_set.classes, val_set.classes, plan.data)
+        show = ctx.is_main and config.progress
+        self.train_set = scan_dataset(train_set, skip_bad=config.skip_bad, progress=show, split="train")
+        self.val_set = scan_dataset(val_set, skip_bad=config.skip_bad, progress=show, split="val")
+        per_process = plan.batch_size // ctx.world_size
+        self.sampler = DistributedSampler(self.train_set, ctx.world_size, ctx.rank, shuffle=True, seed=config.seed,
+                                          drop_last=True)
+        # Workers are started anew each epoch from a generator seeded by (seed, epoch, rank), so that their random
+        # augmentations do not depend on where a run was resumed. Without workers the main process draws them
+        # from torch's global generator, whose state the checkpoint restores.
+        options = {"num_workers": config.workers, "pin_memory": plan.device.type == "cuda"}
+        self.worker_seeds = torch.Generator() if config.workers > 0 else None
+        self.train_loader = DataLoader(self.train_set, per_process, sampler=self.sampler,
+                                       drop_last=len(self.train_set) >= plan.batch_size, generator=self.worker_seeds,
+                                       **options)
+        self.val_loader = DataLoader(Subset(self.val_set, range(ctx.rank, len(self.val_set), ctx.world_size)),
+                                     per_process, generator=torch.Generator() if config.workers > 0 else None,
+                                     **options)
+        if len(self.train_loader) == 0:
+            raise ValueError(f"the training set ({len(self.train_set)} images) is smaller than one batch per "
+                             f"process")
+        self.num_classes = self.train_set.num_classes
+        self.classes = getattr(self.train_set, "classes", None)
+
+
+class _Trainee:
+    """The model and what trains it: EMA, optimizer, schedule, loss scaling."""
+
+    def __init__(self, plan: RunPlan, num_classes: int, steps_per_epoch: int):
+        recipe, ctx, device = plan.recipe, plan.ctx, plan.device
+        torch.manual_seed(plan.config.seed)  # the same initial weights in every process
+        model = create_model(plan.model, num_classes=num_classes, **plan.config.model_options,
+                             **({} if plan.segment else {"dropout": recipe.dropout}))
+        add_stochastic_depth(model, recipe.survival)
+        if ctx.enabled and recipe.sync_bn:
+            if device.type == "cuda":
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            elif ctx.is_main:  # DistributedDataParallel accepts SyncBatchNorm on GPU modules only
+                print("note: SyncBatchNorm needs CUDA; on the CPU each process keeps its own BatchNorm statistics",
+                      file=sys.stderr)
+        self.model = model.to(device, memory_format=torch.channels_last)  # on every device (module docstring)
+        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
+                    if recipe.ema_decay else None)
+        self.optimizer = build_optimizer(self.model, recipe, plan.peak_lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(recipe, step / steps_per_epoch, plan.epochs))
+        self.autocast, self.scaler = _autocast(device)
+
+    def state(self, device: torch.device) -> dict:
+        return {"model": unwrap(self.model).state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "rng": {"cpu": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}}
+
+    def restore(self, state: dict, device: torch.device) -> None:
+        unwrap(self.model).load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"]["cpu"])
+        if device.type == "cuda" and state["rng"]["cuda"] is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+
+
+def _csv_text(rows: list[dict], fieldnames: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _outputs(plan: RunPlan, trainee: _Trainee, rows: list[dict], measured: dict[str, list[dict]],
+             measures: list[EpochMeasure]) -> list[tuple[Path, str, object]]:
+    """What a run folder holds beside its checkpoint, derived from the run's state: (path, kind, content)."""
+    out = plan.out
+    files = [(out / "model.safetensors", "weights", trainee.model)]
+    if trainee.ema is not None:
+        files.append((out / "ema.safetensors", "weights", trainee.ema.module))
+    files.append((out / "metrics.csv", "csv", (rows, SEGMENTATION_METRICS if plan.segment else METRICS)))
+    files += [(out / f"{m.name}.csv", "csv", (measured[m.name], m.fields)) for m in measures if measured.get(m.name)]
+    return files
+
+
+def _write_output(path: Path, kind: str, content, epoch: int) -> None:
+    if kind == "weights":
+        save_weights(content, path, epoch)
+    else:
+        _write_csv(path, *content)
+
+
+def _stale(path: Path, kind: str, content, epoch: int) -> str | None:
+    """Why ``path`` does not hold ``content`` of ``epoch`` (missing, other weights, other rows), or None."""
+    if not path.is_file():
+        return "missing"
+    if kind == "weights":
+        metadata = recorded_metadata(path)
+        same = metadata.get("sha256") == state_digest(weights_state(content)) and \
+            metadata.get("epoch", str(epoch)) == str(epoch)
+        return None if same else "other weights"
+    try:
+        same = path.read_bytes() == _csv_text(*content).encode()
+    except OSError:
+        same = False
+    return None if same else "other rows"
+
+
+def _complete(plan: RunPlan, trainee: _Trainee, rows: list[dict], measured: dict[str, list[dict]],
+              measures: list[EpochMeasure], epoch: int) -> None:
+    """Rewrite from the checkpoint (loaded into ``trainee``) what the run folder lacks at ``epoch``: weights or
+    rows that a kill between writes, or a deleted file, left missing or stale; say what was rewritten."""
+    mended = []
+    for path, kind, content in _outputs(plan, trainee, rows, measured, measures):
+        why = _stale(path, kind, content, epoch)
+        if why:
+            _write_output(path, kind, content, epoch)
+            mended.append(f"{path.name} ({why})")
+    if mended:
+        print(f"note: {plan.out} did not hold what its checkpoint (epoch {epoch}) says it must: rewrote "
+              f"{', '.join(mended)} from checkpoint.pt", file=sys.stderr)
+
+
+def _run_json(plan: RunPlan, meta: dict, classes, measures: list[EpochMeasure]) -> dict:
+    run = {"config": asdict(plan.config), "recipe": asdict(plan.recipe), "batch_size": plan.batch_size,
+           "epochs": plan.epochs, "peak_lr": plan.peak_lr, "world_size": plan.ctx.world_size,
+           "device": str(plan.device), **meta, "measures": [m.name for m in measures]}
+    if classes is not None:
+        run["classes"] = list(classes)
+    return run
+
+
+def _write_run_json(out: Path, run: dict) -> None:
+    atomic_write(out / "run.json", lambda tmp: Path(tmp).write_text(json.dumps(run, indent=2)))
+
+
+def _run(plan: RunPlan, measures: list[EpochMeasure], recorded: dict | None, state: dict | None,
+         changes: dict) -> list[dict]:
     """The body of :func:`train`, once its checks passed and the run folder is locked: data, model, epochs."""
-    out = Path(config.out)
-    checkpoint_path = out / "checkpoint.pt"
-    # data: the dataset's content does not depend on the training seed; its order depends on (seed, epoch)
-    train_set = create_data(task, data, "train", config.image_size, recipe.augment, download=config.download,
-                            length=config.train_size)
-    val_set = create_data(task, data, "val", config.image_size, download=config.download, length=config.val_size)
-    check_same_classes(train_set.classes, val_set.classes, data)
-    segment = task == "segment"
-    per_process = batch_size // ctx.world_size
-    sampler = DistributedSampler(train_set, ctx.world_size, ctx.rank, shuffle=True, seed=config.seed,
-                                 drop_last=True)
-    # Workers are started anew each epoch from a generator seeded by (seed, epoch, rank), so that their random
-    # augmentations do not depend on where a run was resumed. Without workers the main process draws them
-    # from torch's global generator, whose state the checkpoint restores.
-    loader_options = {"num_workers": config.workers, "pin_memory": device.type == "cuda"}
-    worker_seeds = torch.Generator() if config.workers > 0 else None
-    train_loader = DataLoader(train_set, per_process, sampler=sampler, drop_last=len(train_set) >= batch_size,
-                              generator=worker_seeds, **loader_options)
-    val_loader = DataLoader(Subset(val_set, range(ctx.rank, len(val_set), ctx.world_size)), per_process,
-                            generator=torch.Generator() if config.workers > 0 else None, **loader_options)
-    if len(train_loader) == 0:
-        raise ValueError(f"the training set ({len(train_set)} images) is smaller than one batch per process")
-
-    # model, regularization, optimizer, schedule
-    torch.manual_seed(config.seed)  # the same initial weights in every process
-    model = create_model(model_name, num_classes=train_set.num_classes, **config.model_options,
-                         **({} if segment else {"dropout": recipe.dropout}))
-    add_stochastic_depth(model, recipe.survival)
-    if ctx.enabled and recipe.sync_bn:
-        if device.type == "cuda":
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        elif ctx.is_main:  # DistributedDataParallel accepts SyncBatchNorm on GPU modules only
-            print("note: SyncBatchNorm needs CUDA; on the CPU each process keeps its own BatchNorm statistics",
-                  file=sys.stderr)
-    model = model.to(device, memory_format=torch.channels_last)  # on every device (module docstring)
-    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
-           if recipe.ema_decay else None)
-    optimizer = build_optimizer(model, recipe, peak_lr)
-    steps_per_epoch = len(train_loader)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(recipe, step / steps_per_epoch, epochs))
-    autocast, scaler = _autocast(device)
-
-    meta = {"model": model_name, "task": task, "data": data, "recipe": recipe.name,
-            "num_classes": train_set.num_classes,
-            "seed": config.seed, "model_options": json.dumps(config.model_options, sort_keys=True)}
-    start_epoch, rows, token_rows = 0, [], []
-    probe = _token_probe(model, data, task, config.image_size, device) if ctx.is_main else None
-    run = {"config": asdict(config), "recipe": asdict(recipe), "batch_size": batch_size, "epochs": epochs,
-           "peak_lr": peak_lr, "world_size": ctx.world_size, "device": str(device), **meta}
-    if getattr(train_set, "classes", None) is not None:
-        run["classes"] = list(train_set.classes)
+    config, ctx, device, out = plan.config, plan.ctx, plan.device, plan.out
+    data = _Data(plan)
+    trainee = _Trainee(plan, data.num_classes, len(data.train_loader))
+    run_id = recorded.get("run_id") if recorded is not None else uuid.uuid4().hex
+    meta = {"model": plan.model, "task": plan.task, "data": plan.data, "recipe": plan.recipe.name,
+            "num_classes": data.num_classes, "seed": config.seed,
+            "model_options": json.dumps(config.model_options, sort_keys=True), "run_id": run_id}
+    measures = [m for m in measures if m.start(unwrap(trainee.model), device)] if ctx.is_main else []
+    start_epoch, rows, measured = 0, [], {m.name: [] for m in measures}
+    run = _run_json(plan, meta, data.classes, measures)
     if state is not None:
+        checkpoint_path = out / "checkpoint.pt"
         try:
-            if state["meta"]["model"] != model_name or state["meta"]["num_classes"] != train_set.num_classes:
+            if state["meta"]["model"] != plan.model or state["meta"]["num_classes"] != data.num_classes:
                 raise ValueError(f"{checkpoint_path} is a checkpoint of {state['meta']['model']} with "
-                                 f"{state['meta']['num_classes']} classes; this run is {model_name} with "
-                                 f"{train_set.num_classes}")
-            unwrap(model).load_state_dict(state["model"])
-            if ema is not None:
-                ema.load_state_dict(state["ema"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            if scaler is not None and state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-            torch.set_rng_state(state["rng"]["cpu"])
-            if device.type == "cuda" and state["rng"]["cuda"] is not None:
-                torch.cuda.set_rng_state(state["rng"]["cuda"], device)
-            start_epoch, rows, token_rows = state["epoch"], state["metrics"], state.get("tokens", [])
+                                 f"{state['meta']['num_classes']} classes; this run is {plan.model} with "
+                                 f"{data.num_classes}")
+            trainee.restore(state, device)
+            start_epoch, rows = state["epoch"], state["metrics"]
+            saved = state.get("measures") or {"tokens": state.get("tokens") or []}
+            measured.update({m.name: list(saved.get(m.name, [])) for m in measures})
         except (KeyError, TypeError, RuntimeError) as error:
             raise CheckpointError(f"{checkpoint_path} does not fit this run (incomplete, or written for other "
                                   f"settings): {type(error).__name__}: {str(error).splitlines()[0]}") from error
         if changes and ctx.is_main:  # --allow-changes: run.json takes the new settings and says what changed
-            recorded = read_run_json(out)
             run["resumed_with_changes"] = recorded.get("resumed_with_changes", []) + [
                 {"epoch": start_epoch, **{RESUME_SETTINGS[name]: {"was": old, "now": new}
                                           for name, (old, new) in changes.items()}}]
-            atomic_write(out / "run.json", lambda tmp: Path(tmp).write_text(json.dumps(run, indent=2)))
+            _write_run_json(out, run)
+        if ctx.is_main:
+            _complete(plan, trainee, rows, measured, measures, start_epoch)
     elif ctx.is_main:
-        atomic_write(out / "run.json", lambda tmp: Path(tmp).write_text(json.dumps(run, indent=2)))
-    if config.compile:
-        model = torch.compile(model)
+        _write_run_json(out, run)
+    model = torch.compile(trainee.model) if config.compile else trainee.model
     trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if ctx.enabled else model
-    ignore = IGNORE_INDEX if segment else NO_IGNORE
-    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing, ignore_index=ignore)
-
-    last_epoch = epochs if config.stop_after is None else min(epochs, start_epoch + config.stop_after)
+    last_epoch = plan.epochs if config.stop_after is None else min(plan.epochs, start_epoch + config.stop_after)
     for epoch in range(start_epoch, last_epoch):
-        sampler.set_epoch(epoch)
-        if worker_seeds is not None:
-            worker_seeds.manual_seed(_epoch_seed(config.seed, epoch, ctx.rank))
-        trained.train()
-        started, loss_sum, correct, labelled, seen = time.perf_counter(), 0.0, 0, 0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not (ctx.is_main and config.progress),
-                   leave=False, dynamic_ncols=True)
-        for images, labels in bar:
-            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            images = images.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                logits = trained(images)
-                loss = criterion(logits.float(), labels)
-            loss_value = loss.item()
-            _check_finite("training loss", loss_value, epoch, out)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update_parameters(unwrap(model))
-            right, n = _correct(logits, labels, ignore)
-            loss_sum, correct, labelled, seen = loss_sum + loss_value * n, correct + right, labelled + n, \
-                seen + len(labels)
-            bar.set_postfix(loss=f"{loss_sum / max(labelled, 1):.3f}", acc=f"{correct / max(labelled, 1):.3f}")
-        seconds = time.perf_counter() - started
-        loss_sum, correct, labelled, seen = all_reduce_sum([loss_sum, correct, labelled, seen], device, ctx)
-        classes = train_set.num_classes if segment else None
-        val = evaluate(trained, val_loader, device, ctx, True, classes)
-        ema_val = evaluate(ema, val_loader, device, ctx, True, classes) if ema is not None else {}
-        for what, result in (("validation loss", val), ("EMA validation loss", ema_val)):
-            if result:
-                _check_finite(what, result["loss"], epoch, out)
-        row = {"epoch": epoch + 1, "train_loss": round(loss_sum / labelled, 6),
-               "train_acc": round(correct / labelled, 6), "val_loss": round(val["loss"], 6),
-               "val_acc": round(val["acc"], 6),
-               "ema_val_loss": round(ema_val["loss"], 6) if ema_val else "",
-               "ema_val_acc": round(ema_val["acc"], 6) if ema_val else "",
-               "lr": round(optimizer.param_groups[0]["lr"], 8), "images_per_s": round(seen / seconds, 1),
-               "epoch_time_s": round(seconds, 2)}
-        if segment:
-            row["val_miou"] = round(val["miou"], 6)
-            row["ema_val_miou"] = round(ema_val["miou"], 6) if ema_val else ""
+        row = _epoch(plan, data, trainee, trained, epoch)
         rows.append(row)
-        if probe is not None:
-            token_rows += [{"epoch": epoch + 1, "block": block, **{k: round(v, 6) for k, v in measured.items()}}
-                           for block, measured in enumerate(token_report(unwrap(model), *probe))]
+        for m in measures:
+            measured[m.name] += m.measure(unwrap(trainee.model), epoch + 1)
         if ctx.is_main:
-            state = {"model": unwrap(model).state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict() if scaler is not None else None,
-                     "rng": {"cpu": torch.get_rng_state(),
-                             "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
-                     "epoch": epoch + 1, "meta": meta, "metrics": rows, "tokens": token_rows}
-            save_checkpoint(checkpoint_path, state)
-            save_weights(model, out / "model.safetensors")
-            if ema is not None:
-                save_weights(ema.module, out / "ema.safetensors")
-            _write_csv(out / "metrics.csv", rows, SEGMENTATION_METRICS if segment else METRICS)
-            if token_rows:
-                _write_csv(out / "tokens.csv", token_rows, TOKEN_METRICS)
+            save_checkpoint(out / "checkpoint.pt", {**trainee.state(device), "epoch": epoch + 1, "meta": meta,
+                                                    "metrics": rows, "measures": measured})
+            for path, kind, content in _outputs(plan, trainee, rows, measured, measures):
+                _write_output(path, kind, content, epoch + 1)
             if config.progress:
-                r = rows[-1]
-                miou = f" mIoU {r['val_miou']:.3f}" if segment else ""
-                print(f"epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.3f}, "
-                      f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.3f}{miou}, {r['images_per_s']:.0f} images/s",
-                      flush=True)
+                _say_epoch(row, plan)
     return rows
+
+
+def _say_epoch(r: dict, plan: RunPlan) -> None:
+    miou = f" mIoU {r['val_miou']:.3f}" if plan.segment else ""
+    print(f"epoch {r['epoch']}/{plan.epochs}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.3f}, "
+          f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.3f}{miou}, {r['images_per_s']:.0f} images/s", flush=True)
+
+
+def _epoch(plan: RunPlan, data: _Data, trainee: _Trainee, trained: nn.Module, epoch: int) -> dict:
+    """Train one epoch, validate, and return its metrics row."""
+    config, ctx, device, out = plan.config, plan.ctx, plan.device, plan.out
+    data.sampler.set_epoch(epoch)
+    if data.worker_seeds is not None:
+        data.worker_seeds.manual_seed(_epoch_seed(config.seed, epoch, ctx.rank))
+    ignore = IGNORE_INDEX if plan.segment else NO_IGNORE
+    criterion = nn.CrossEntropyLoss(label_smoothing=plan.recipe.label_smoothing, ignore_index=ignore)
+    optimizer, scaler = trainee.optimizer, trainee.scaler
+    trained.train()
+    started, loss_sum, correct, labelled, seen, empty = time.perf_counter(), 0.0, 0, 0, 0, 0
+    bar = tqdm(data.train_loader, desc=f"epoch {epoch + 1}/{plan.epochs}",
+               disable=not (ctx.is_main and config.progress), leave=False, dynamic_ncols=True)
+    for images, labels in bar:
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        images = images.contiguous(memory_format=torch.channels_last)
+        with trainee.autocast:
+            logits = trained(images)
+            unlabelled = plan.segment and not bool((labels != ignore).any())
+            # a batch without a labelled pixel: no loss to average, and nothing for the gradient
+            loss = logits.float().sum() * 0.0 if unlabelled else criterion(logits.float(), labels)
+        empty += unlabelled
+        loss_value = loss.item()
+        _check_finite("training loss", loss_value, epoch, out)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        trainee.scheduler.step()
+        if trainee.ema is not None:
+            trainee.ema.update_parameters(unwrap(trainee.model))
+        right, n = _correct(logits, labels, ignore)
+        loss_sum, correct, labelled, seen = loss_sum + loss_value * n, correct + right, labelled + n, \
+            seen + len(labels)
+        bar.set_postfix(loss=f"{loss_sum / max(labelled, 1):.3f}", acc=f"{correct / max(labelled, 1):.3f}")
+    seconds = time.perf_counter() - started
+    loss_sum, correct, labelled, seen, empty = all_reduce_sum([loss_sum, correct, labelled, seen, empty], device,
+                                                              ctx)
+    if labelled == 0:
+        raise ValueError(f"no training batch of epoch {epoch + 1} held a labelled pixel: every mask value of "
+                         f"{plan.data} is one the dataset ignores (255, or outside its classes)")
+    if empty and ctx.is_main:
+        print(f"note: {int(empty)} of {len(data.train_loader)} training batches of epoch {epoch + 1} held no "
+              f"labelled pixel; they added nothing to the gradient", file=sys.stderr)
+    return _validate(plan, data, trainee, trained, epoch, {
+        "train_loss": loss_sum / labelled, "train_acc": correct / labelled, "seen": seen, "seconds": seconds})
+
+
+def _validate(plan: RunPlan, data: _Data, trainee: _Trainee, trained: nn.Module, epoch: int,
+              train: dict) -> dict:
+    """The epoch's metrics row: its training figures, and validation of the model (and of its EMA)."""
+    device, ctx, out = plan.device, plan.ctx, plan.out
+    classes = data.num_classes if plan.segment else None
+    val = evaluate(trained, data.val_loader, device, ctx, True, classes)
+    ema_val = evaluate(trainee.ema, data.val_loader, device, ctx, True, classes) if trainee.ema is not None else {}
+    for what, result in (("validation loss", val), ("EMA validation loss", ema_val)):
+        if result:
+            _check_finite(what, result["loss"], epoch, out)
+    row = {"epoch": epoch + 1, "train_loss": round(train["train_loss"], 6),
+           "train_acc": round(train["train_acc"], 6), "val_loss": round(val["loss"], 6),
+           "val_acc": round(val["acc"], 6),
+           "ema_val_loss": round(ema_val["loss"], 6) if ema_val else "",
+           "ema_val_acc": round(ema_val["acc"], 6) if ema_val else "",
+           "lr": round(trainee.optimizer.param_groups[0]["lr"], 8),
+           "images_per_s": round(train["seen"] / train["seconds"], 1), "epoch_time_s": round(train["seconds"], 2)}
+    if plan.segment:
+        row["val_miou"] = round(val["miou"], 6)
+        row["ema_val_miou"] = round(ema_val["miou"], 6) if ema_val else ""
+    return row
