@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 import vtlab
 import vtlab.train.checkpoint as checkpoint
 import vtlab.train.engine as engine
+import vtlab.train.outputs as outputs
 from vtlab.cli import main
 from vtlab.data import CIFARDataset
 from vtlab.models.fpn import SemanticFPNHead
@@ -391,7 +392,7 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys):
 
 def test_a_resume_while_the_run_goes_on_is_refused(tmp_path, monkeypatch):
     out = tmp_path / "run"
-    write = engine._write_csv
+    write = outputs.write_csv
 
     def resume_meanwhile(path, rows, fieldnames):
         write(path, rows, fieldnames)
@@ -399,7 +400,7 @@ def test_a_resume_while_the_run_goes_on_is_refused(tmp_path, monkeypatch):
             with pytest.raises(RunLockedError, match=f"pid {os.getpid()}"):
                 train(dataclasses.replace(SMALL, out=str(out), resume=True))
 
-    monkeypatch.setattr(engine, "_write_csv", resume_meanwhile)
+    monkeypatch.setattr(outputs, "write_csv", resume_meanwhile)
     assert len(train(dataclasses.replace(SMALL, out=str(out)))) == 2
 
 

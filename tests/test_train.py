@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 import vtlab
-import vtlab.train.engine as engine
+import vtlab.train.outputs as outputs
 from vtlab.train import RECIPES, TrainConfig, get_recipe, train
 from vtlab.train.evaluation import evaluate_run
 from vtlab.train.recipes import lr_factor
@@ -66,14 +66,14 @@ def test_run_writes_metrics_checkpoint_and_weights(tmp_path):
 def test_interrupted_run_resumes_to_the_same_metrics(tmp_path, monkeypatch):
     config = dataclasses.replace(TINY, epochs=3)
     uninterrupted = train(dataclasses.replace(config, out=str(tmp_path / "a")))
-    write = engine._write_csv
+    write = outputs.write_csv
 
     def interrupt_after_epoch_2(path, rows, fieldnames):
         write(path, rows, fieldnames)
         if path.name == "metrics.csv" and len(rows) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine, "_write_csv", interrupt_after_epoch_2)
+    monkeypatch.setattr(outputs, "write_csv", interrupt_after_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         train(dataclasses.replace(config, out=str(tmp_path / "b")))
     monkeypatch.undo()

@@ -30,16 +30,13 @@ checked against their SHA-256 when loaded.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 import sys
 import time
 import uuid
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -51,104 +48,32 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from ..data import IGNORE_INDEX, check_same_classes, create_dataset, create_segmentation_dataset, scan_dataset
-from ..models import create_model, model_task
-from ..models.registry import check_model_options
+from ..models import create_model
 from .checkpoint import (
     CheckpointError,
     RunLock,
-    atomic_write,
     check_writable,
     load_checkpoint,
-    recorded_metadata,
     save_checkpoint,
-    save_weights,
-    state_digest,
     unwrap,
-    weights_state,
 )
-from .distributed import Distributed, all_reduce_sum, init_distributed
+from .config import RunPlan, TrainConfig, check_config, plan_run, resolve_device
+from .distributed import Distributed, all_reduce_sum
 from .measures import EpochMeasure, standard_measures
 from .metrics import segmentation_metrics
-from .recipes import Recipe, get_recipe, lr_factor
+from .outputs import complete, run_json, run_outputs, write_output, write_run_json
+from .recipes import Recipe, lr_factor
 from .regularization import add_stochastic_depth
 from .run_folder import RESUME_SETTINGS, check_same_run, claim, read_run, remove_leftovers, resume_changes
 
-METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "ema_val_loss", "ema_val_acc", "lr",
-           "images_per_s", "epoch_time_s"]
-# Segmentation runs add mIoU; their accuracies are pixel accuracies over labelled pixels.
-SEGMENTATION_METRICS = METRICS[:5] + ["val_miou"] + METRICS[5:7] + ["ema_val_miou"] + METRICS[7:]
-
-
-@dataclass
-class TrainConfig:
-    """What ``vtlab train`` takes. ``model`` / ``data`` default to the recipe's; ``epochs``, ``batch_size``
-    (global, over all processes) and ``lr`` (peak, at that batch) override it."""
-
-    recipe: str = "quick"
-    model: str | None = None
-    data: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    seed: int = 0
-    out: str = "runs/vtlab"
-    resume: bool = False
-    device: str = "auto"
-    workers: int = 0
-    compile: bool = False
-    image_size: int | None = None
-    train_size: int | None = None  # shapes: scenes rendered; other data: a seeded sample of N items (ClassSubset)
-    val_size: int | None = None  # likewise for the validation set (default: all of it; shapes: 500 scenes)
-    download: bool = False
-    progress: bool = True
-    stop_after: int | None = None  # end this session after N epochs, resumable (e.g. to fit a job's time limit)
-    model_options: dict = field(default_factory=dict)  # e.g. {"dynamic": False} for an ablation
-    # resume=True continues the run in ``out``, or starts it if ``out`` holds no checkpoint yet (what `vtlab
-    # reproduce` does); with require_checkpoint (`vtlab train --resume`) a missing checkpoint is an error.
-    require_checkpoint: bool = False
-    allow_changes: bool = False  # resume even with settings other than run.json's, recording the change there
-    skip_bad: bool = False  # leave out the data files the scan before epoch 1 finds unreadable (and say how many)
-    dist_timeout: float = 300.0  # seconds a distributed process waits for its peers at the start
+# Re-exported: the engine's public names, wherever they are defined.
+__all__ = ["RESUME_SETTINGS", "NonFiniteLossError", "TrainConfig", "check_config", "check_resume", "create_data",
+           "evaluate", "resolve_device", "train"]
 
 
 class NonFiniteLossError(RuntimeError):
     """The training loss (or a validation loss) became NaN or infinite; the run stopped, its last good
     checkpoint kept."""
-
-
-# TrainConfig's numeric options: (flag, smallest allowed value); None means "the recipe's / the data's default".
-NUMERIC_OPTIONS = {"epochs": ("--epochs", 1), "batch_size": ("--batch-size", 1), "image_size": ("--image-size", 1),
-                   "train_size": ("--train-size", 1), "val_size": ("--val-size", 1), "stop_after": ("--stop-after", 1),
-                   "workers": ("--workers", 0), "seed": ("--seed", 0)}
-
-
-def check_config(config: TrainConfig) -> None:
-    """Raise ValueError naming the flag (and TrainConfig field) of the first option out of range: counts are
-    integers >= 1 (workers and seed >= 0), the lr a finite number > 0. None keeps the default; 0 is never read
-    as "default"."""
-    for name, (flag, least) in NUMERIC_OPTIONS.items():
-        value = getattr(config, name)
-        if value is None and name not in ("workers", "seed"):
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < least or value >= 2**63:
-            kind = "a positive integer" if least == 1 else "an integer >= 0"
-            raise ValueError(f"expected {flag} ({name}) to be {kind}, got {value!r}")
-    if config.lr is not None and (isinstance(config.lr, bool) or not isinstance(config.lr, (int, float))
-                                  or not math.isfinite(config.lr) or config.lr <= 0):
-        raise ValueError(f"expected --lr (lr) to be a finite number > 0, got {config.lr!r}")
-    if not isinstance(config.model_options, dict):
-        raise ValueError(f"expected model_options as a dict, got {type(config.model_options).__name__}")
-    if isinstance(config.dist_timeout, bool) or not isinstance(config.dist_timeout, (int, float)) or \
-            not math.isfinite(config.dist_timeout) or config.dist_timeout <= 0:
-        raise ValueError(f"expected --dist-timeout (dist_timeout) to be a finite number of seconds > 0, got "
-                         f"{config.dist_timeout!r}")
-    for name in ("resume", "download", "progress", "compile", "require_checkpoint", "allow_changes", "skip_bad"):
-        if not isinstance(getattr(config, name), bool):
-            raise ValueError(f"expected {name} to be True or False, got {getattr(config, name)!r}")
-    for name in ("recipe", "out", "device") + (() if config.model is None else ("model",)) + \
-            (() if config.data is None else ("data",)):
-        if not isinstance(getattr(config, name), str) or not getattr(config, name):
-            raise ValueError(f"expected {name} to be a non-empty string, got {getattr(config, name)!r}")
 
 
 def _epoch_seed(*values: int) -> int:
@@ -163,16 +88,6 @@ def _check_finite(what: str, value: float, epoch: int, out: Path) -> None:
                 else f"no epoch finished, so nothing was saved in {out}")
         raise NonFiniteLossError(f"the {what} became {value} in epoch {epoch + 1}: the run stopped and nothing of "
                                  f"that epoch was saved; {kept}. Try a lower --lr")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"expected --device auto, cpu or cuda, got {name!r}")
-    return torch.device(name)
 
 
 def build_optimizer(model: nn.Module, recipe: Recipe, lr: float) -> torch.optim.Optimizer:
@@ -246,79 +161,6 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, ctx: Di
     if miou is not None:
         result["miou"] = float(miou.compute()["miou"])
     return result
-
-
-def _write_csv(path: Path, rows: list[dict], fieldnames: list[str]) -> None:
-    """``rows`` as a CSV file with a header, written atomically (metrics.csv, tokens.csv)."""
-    text = _csv_text(rows, fieldnames)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-
-
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """A run's settings, resolved once from its TrainConfig and recipe: what every later step reads."""
-
-    config: TrainConfig
-    recipe: Recipe
-    model: str
-    data: str
-    task: str
-    epochs: int
-    batch_size: int
-    peak_lr: float
-    device: torch.device
-    ctx: Distributed
-
-    @property
-    def out(self) -> Path:
-        return Path(self.config.out)
-
-    @property
-    def segment(self) -> bool:
-        return self.task == "segment"
-
-    def settings(self) -> dict:
-        """The settings a resume compares with run.json (RESUME_SETTINGS)."""
-        c = self.config
-        return {"model": self.model, "model_options": json.dumps(c.model_options, sort_keys=True),
-                "data": self.data, "recipe": self.recipe.name, "seed": c.seed, "batch_size": self.batch_size,
-                "epochs": self.epochs, "peak_lr": self.peak_lr, "image_size": c.image_size,
-                "train_size": c.train_size, "val_size": c.val_size, "workers": c.workers}
-
-
-MIN_IMAGE_SIZE = {"classify": 32, "segment": 64}  # the models' smallest input (check_image_batch)
-
-
-def plan_run(config: TrainConfig) -> RunPlan:
-    """Check ``config`` and resolve the recipe's defaults, the device and the processes (before any data, model
-    or file is made)."""
-    check_config(config)
-    recipe = get_recipe(config.recipe)
-    model_name, data = config.model or recipe.model, config.data or recipe.data
-    if data is None:
-        raise ValueError(f"recipe {recipe.name!r} has no default data: pass --data (e.g. an ImageNet folder)")
-    task = model_task(model_name)
-    if task != recipe.task:
-        suggestion = "quick-segment, coco-stuff or lip" if task == "segment" else "quick, imagenet or imagenet-ablation"
-        raise ValueError(f"model {model_name!r} is a {task} model but recipe {recipe.name!r} trains {recipe.task} "
-                         f"models; use a {task} recipe ({suggestion})")
-    if config.image_size is not None and config.image_size < MIN_IMAGE_SIZE[task]:
-        raise ValueError(f"expected --image-size of at least {MIN_IMAGE_SIZE[task]} for a {task} model (its "
-                         f"smallest input), got {config.image_size}")
-    check_model_options(model_name, config.model_options)
-    epochs = config.epochs if config.epochs is not None else recipe.epochs
-    batch_size = config.batch_size if config.batch_size is not None else recipe.batch_size
-    peak_lr = config.lr if config.lr is not None else recipe.scaled_lr(batch_size)[1]
-    device = resolve_device(config.device)
-    ctx = init_distributed(device.type, timeout_s=config.dist_timeout)
-    if device.type == "cuda":
-        device = torch.device("cuda", ctx.local_rank)
-        torch.cuda.set_device(device)
-    if batch_size % ctx.world_size:
-        raise ValueError(f"the batch size {batch_size} must divide evenly over {ctx.world_size} processes")
-    return RunPlan(config, recipe, model_name, data, task, epochs, batch_size, peak_lr, device, ctx)
 
 
 def train(config: TrainConfig, measures: list[EpochMeasure] | None = None) -> list[dict]:
@@ -443,77 +285,6 @@ class _Trainee:
             torch.cuda.set_rng_state(state["rng"]["cuda"], device)
 
 
-def _csv_text(rows: list[dict], fieldnames: list[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fieldnames)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _outputs(plan: RunPlan, trainee: _Trainee, rows: list[dict], measured: dict[str, list[dict]],
-             measures: list[EpochMeasure]) -> list[tuple[Path, str, object]]:
-    """What a run folder holds beside its checkpoint, derived from the run's state: (path, kind, content)."""
-    out = plan.out
-    files = [(out / "model.safetensors", "weights", trainee.model)]
-    if trainee.ema is not None:
-        files.append((out / "ema.safetensors", "weights", trainee.ema.module))
-    files.append((out / "metrics.csv", "csv", (rows, SEGMENTATION_METRICS if plan.segment else METRICS)))
-    files += [(out / f"{m.name}.csv", "csv", (measured[m.name], m.fields)) for m in measures if measured.get(m.name)]
-    return files
-
-
-def _write_output(path: Path, kind: str, content, epoch: int) -> None:
-    if kind == "weights":
-        save_weights(content, path, epoch)
-    else:
-        _write_csv(path, *content)
-
-
-def _stale(path: Path, kind: str, content, epoch: int) -> str | None:
-    """Why ``path`` does not hold ``content`` of ``epoch`` (missing, other weights, other rows), or None."""
-    if not path.is_file():
-        return "missing"
-    if kind == "weights":
-        metadata = recorded_metadata(path)
-        same = metadata.get("sha256") == state_digest(weights_state(content)) and \
-            metadata.get("epoch", str(epoch)) == str(epoch)
-        return None if same else "other weights"
-    try:
-        same = path.read_bytes() == _csv_text(*content).encode()
-    except OSError:
-        same = False
-    return None if same else "other rows"
-
-
-def _complete(plan: RunPlan, trainee: _Trainee, rows: list[dict], measured: dict[str, list[dict]],
-              measures: list[EpochMeasure], epoch: int) -> None:
-    """Rewrite from the checkpoint (loaded into ``trainee``) what the run folder lacks at ``epoch``: weights or
-    rows that a kill between writes, or a deleted file, left missing or stale; say what was rewritten."""
-    mended = []
-    for path, kind, content in _outputs(plan, trainee, rows, measured, measures):
-        why = _stale(path, kind, content, epoch)
-        if why:
-            _write_output(path, kind, content, epoch)
-            mended.append(f"{path.name} ({why})")
-    if mended:
-        print(f"note: {plan.out} did not hold what its checkpoint (epoch {epoch}) says it must: rewrote "
-              f"{', '.join(mended)} from checkpoint.pt", file=sys.stderr)
-
-
-def _run_json(plan: RunPlan, meta: dict, classes, measures: list[EpochMeasure]) -> dict:
-    run = {"config": asdict(plan.config), "recipe": asdict(plan.recipe), "batch_size": plan.batch_size,
-           "epochs": plan.epochs, "peak_lr": plan.peak_lr, "world_size": plan.ctx.world_size,
-           "device": str(plan.device), **meta, "measures": [m.name for m in measures]}
-    if classes is not None:
-        run["classes"] = list(classes)
-    return run
-
-
-def _write_run_json(out: Path, run: dict) -> None:
-    atomic_write(out / "run.json", lambda tmp: Path(tmp).write_text(json.dumps(run, indent=2)))
-
-
 def _run(plan: RunPlan, measures: list[EpochMeasure], recorded: dict | None, state: dict | None,
          changes: dict) -> list[dict]:
     """The body of :func:`train`, once its checks passed and the run folder is locked: data, model, epochs."""
@@ -526,7 +297,7 @@ def _run(plan: RunPlan, measures: list[EpochMeasure], recorded: dict | None, sta
             "model_options": json.dumps(config.model_options, sort_keys=True), "run_id": run_id}
     measures = [m for m in measures if m.start(unwrap(trainee.model), device)] if ctx.is_main else []
     start_epoch, rows, measured = 0, [], {m.name: [] for m in measures}
-    run = _run_json(plan, meta, data.classes, measures)
+    run = run_json(plan, meta, data.classes, measures)
     if state is not None:
         checkpoint_path = out / "checkpoint.pt"
         try:
@@ -545,11 +316,11 @@ def _run(plan: RunPlan, measures: list[EpochMeasure], recorded: dict | None, sta
             run["resumed_with_changes"] = recorded.get("resumed_with_changes", []) + [
                 {"epoch": start_epoch, **{RESUME_SETTINGS[name]: {"was": old, "now": new}
                                           for name, (old, new) in changes.items()}}]
-            _write_run_json(out, run)
+            write_run_json(out, run)
         if ctx.is_main:
-            _complete(plan, trainee, rows, measured, measures, start_epoch)
+            complete(plan, trainee.model, trainee.ema, rows, measured, measures, start_epoch)
     elif ctx.is_main:
-        _write_run_json(out, run)
+        write_run_json(out, run)
     model = torch.compile(trainee.model) if config.compile else trainee.model
     trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if ctx.enabled else model
@@ -562,8 +333,8 @@ def _run(plan: RunPlan, measures: list[EpochMeasure], recorded: dict | None, sta
         if ctx.is_main:
             save_checkpoint(out / "checkpoint.pt", {**trainee.state(device), "epoch": epoch + 1, "meta": meta,
                                                     "metrics": rows, "measures": measured})
-            for path, kind, content in _outputs(plan, trainee, rows, measured, measures):
-                _write_output(path, kind, content, epoch + 1)
+            for path, kind, content in run_outputs(plan, trainee.model, trainee.ema, rows, measured, measures):
+                write_output(path, kind, content, epoch + 1)
             if config.progress:
                 _say_epoch(row, plan)
     return rows
