@@ -40,14 +40,12 @@ from .segmentation import (
     LIP_CLASSES,
     COCOStuffDataset,
     LIPDataset,
-    PairedHorizontalFlip,
     SegmentationFolderDataset,
-    SegmentationTransform,
     ShapesSegmentationDataset,
     create_segmentation_dataset,
-    segmentation_transform,
 )
 from .shapes import SHAPES, ShapesDataset
+from .transforms import PairedHorizontalFlip, SegmentationTransform, segmentation_transform
 
 AUGMENTS = ("none", "flip", "autoaugment")
 BUILT_IN = ("shapes", "shapes-pairs", "digits")

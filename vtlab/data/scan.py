@@ -43,7 +43,8 @@ from .checks import check_choice, check_inputs
 from .folders import ImageFolderDataset
 from .images import READ_ERRORS, WIDE_MODES, BadFileError, check_mode, describe, load_image, open_image
 from .labels import IGNORE_INDEX, read_label, value_table
-from .segmentation import ResizeLongerAndPad, SegmentationFolderDataset, SegmentationTransform
+from .segmentation import SegmentationFolderDataset
+from .transforms import ResizeLongerAndPad, SegmentationTransform
 
 MAX_RESIZED_PIXELS = 2**27  # about 134 million pixels, 0.4 GB as 8-bit RGB: the budget of one resized image
 SHOWN = 5  # bad files named in a message

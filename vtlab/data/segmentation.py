@@ -21,21 +21,10 @@ Every item of a dataset has the same S, so that default collation batches them.
   (255 is taken as unlabeled); the scan reports any other value (a loader alone maps it to IGNORE_INDEX).
   S defaults to 473, the paper's LIP resolution.
 
-Transforms (built by :func:`segmentation_transform`; geometry is torchvision's v2 transforms on
-``tv_tensors.Image``/``tv_tensors.Mask``, so masks are always resized with nearest neighbours):
-
-- evaluation (the val split, which is never augmented) and ``augment="none"`` on real data: resize so that the
-  longer side is S (aspect kept), then pad bottom/right to S×S, the image with 0 (black, before
-  normalisation) and the mask with IGNORE_INDEX: no pixel is dropped and padded pixels are not scored;
-- ``augment="flip"`` on real data (train split): rescale by a random factor in [0.5, 2.0] relative to that
-  evaluation scale (``v2.ScaleJitter``), a random S×S crop padded where the rescaled image is smaller
-  (image 0, mask IGNORE_INDEX, never 0, which is a real class), and a random horizontal flip. LIP's flip
-  swaps the left/right classes (Left-arm/Right-arm, Left-leg/Right-leg, Left-shoe/Right-shoe), as LIP
-  training code does, since a flipped left arm is a right arm;
-- ``shapes``: a resize to S×S if S is not 64, and with ``augment="flip"`` on train a random horizontal flip.
-
-The random steps draw from torch's global generator (so ``torch.manual_seed`` and DataLoader worker seeding
-govern them); ``seed`` only chooses the ``shapes`` scenes.
+Their transforms (resizing and padding to S×S, training rescales, crops and flips) are built by
+:func:`vtlab.data.transforms.segmentation_transform` from the dataset class's ``image_size``, ``native_size``,
+``mean``, ``std`` and ``flip_pairs``. LIP's ``flip_pairs`` exchange the left and right classes (Left-arm/Right-arm,
+Left-leg/Right-leg, Left-shoe/Right-shoe) when an item is flipped, as LIP training code does.
 """
 
 from __future__ import annotations
@@ -48,7 +37,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
-from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from .checks import check_choice, check_inputs
@@ -56,10 +44,9 @@ from .folders import IMAGENET_MEAN, IMAGENET_STD
 from .images import load_image
 from .labels import IGNORE_INDEX, load_label, make_label_table, read_label, value_table
 from .shapes import SHAPES, ShapesDataset
+from .transforms import segmentation_transform
 
-SEGMENTATION_AUGMENTS = ("none", "flip")
 SEGMENTATION_DATA = ("shapes", "coco-stuff:ROOT", "lip:ROOT")
-SCALE_RANGE = (0.5, 2.0)  # the training rescale factors, relative to the evaluation scale
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LABEL_SUFFIX = ".png"
 
@@ -86,78 +73,6 @@ LIP_CLASSES = (
 )
 LIP_FLIP_PAIRS = ((14, 15), (16, 17), (18, 19))  # classes that a horizontal flip exchanges
 assert len(LIP_CLASSES) == 20, len(LIP_CLASSES)
-
-
-class PairedHorizontalFlip:
-    """Flip an (image, mask) pair left-right with probability ``p``, exchanging the mask's classes in
-    ``swap_pairs`` (LIP's left/right parts). ``p=1.0`` always flips, ``p=0.0`` never."""
-
-    def __init__(self, p: float = 0.5, swap_pairs: Sequence[tuple[int, int]] = ()):
-        check_inputs(p=p)
-        self.p, self.swap_pairs = p, tuple(swap_pairs)
-        self.table = torch.arange(256)
-        for a, b in self.swap_pairs:
-            self.table[a], self.table[b] = b, a
-
-    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.p == 0.0 or (self.p < 1.0 and float(torch.rand(())) >= self.p):
-            return image, mask
-        image, flipped = F.horizontal_flip(image), F.horizontal_flip(mask)
-        if self.swap_pairs:
-            swapped = self.table[flipped.as_subclass(torch.Tensor).long()].to(flipped.dtype)
-            flipped = tv_tensors.wrap(swapped, like=flipped) if isinstance(flipped, tv_tensors.Mask) else swapped
-        return image, flipped
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(p={self.p}, swap_pairs={self.swap_pairs})"
-
-
-class ResizeLongerAndPad:
-    """Resize an (image, mask) pair so that its longer side is ``size`` (aspect kept; bilinear for the image,
-    nearest for the mask), then pad bottom/right to size×size: image with 0, mask with IGNORE_INDEX."""
-
-    def __init__(self, size: int):
-        check_inputs(size=size)
-        self.size = size
-
-    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        height, width = image.shape[-2:]
-        scale = self.size / max(height, width)
-        new = (min(self.size, max(1, round(height * scale))), min(self.size, max(1, round(width * scale))))
-        if new != (height, width):
-            image, mask = F.resize(image, list(new), antialias=True), F.resize(mask, list(new))
-        padding = [0, 0, self.size - new[1], self.size - new[0]]  # left, top, right, bottom
-        if padding[2] or padding[3]:
-            image, mask = F.pad(image, padding, fill=0), F.pad(mask, padding, fill=IGNORE_INDEX)
-        return image, mask
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(size={self.size})"
-
-
-class SegmentationTransform:
-    """(image uint8 (3, H, W), mask (H, W)) → (image float32 (3, S, S) normalised, mask int64 (S, S)): the
-    geometric ``steps`` on tv_tensors, each called as ``step(image, mask)``, then scaling to [0, 1] and
-    normalisation of the image."""
-
-    def __init__(self, steps: Sequence, mean: Sequence[float], std: Sequence[float]):
-        self.steps, self.mean, self.std = list(steps), list(mean), list(std)
-
-    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if mask.dtype != torch.uint8:  # the geometry runs on uint8 masks: every class index and 255 fit
-            if mask.numel() and (int(mask.min()) < 0 or int(mask.max()) > IGNORE_INDEX):
-                raise ValueError(f"expected mask values in [0, {IGNORE_INDEX}], got {int(mask.min())}.."
-                                 f"{int(mask.max())}")
-            mask = mask.to(torch.uint8)
-        image, mask = tv_tensors.Image(image), tv_tensors.Mask(mask)
-        for step in self.steps:
-            image, mask = step(image, mask)
-        image = F.normalize(F.to_dtype(image, torch.float32, scale=True), self.mean, self.std)
-        return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor).to(torch.int64)
-
-    def __repr__(self) -> str:
-        steps = "".join(f"\n    {step!r}," for step in self.steps)
-        return f"{type(self).__name__}([{steps}\n], mean={tuple(self.mean)}, std={tuple(self.std)})"
 
 
 class ShapesSegmentationDataset(ShapesDataset):
@@ -296,29 +211,6 @@ class LIPDataset(SegmentationFolderDataset):
     image_size = 473
 
 
-def segmentation_transform(dataset, train: bool, image_size: int | None = None, augment: str = "flip",
-                           flip_p: float = 0.5) -> SegmentationTransform:
-    """The transform of a segmentation dataset class (or instance) for a split (see the module docstring).
-
-    ``image_size`` is S (the dataset's ``image_size`` if None); ``flip_p`` is the flip's probability when
-    ``train`` and ``augment="flip"`` (``flip_p=1.0`` forces it, e.g. in tests).
-    """
-    check_inputs(train=train, image_size=image_size, flip_p=flip_p)
-    check_choice("augment", augment, SEGMENTATION_AUGMENTS)
-    size = image_size if image_size is not None else dataset.image_size
-    augmented = train and augment == "flip"
-    if dataset.native_size is not None:  # shapes: square scenes of a native size
-        steps: list = [] if size == dataset.native_size else [v2.Resize((size, size), antialias=True)]
-    elif augmented:
-        steps = [v2.ScaleJitter((size, size), scale_range=SCALE_RANGE, antialias=True),
-                 v2.RandomCrop(size, pad_if_needed=True, fill={tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX})]
-    else:
-        steps = [ResizeLongerAndPad(size)]
-    if augmented:
-        steps.append(PairedHorizontalFlip(flip_p, dataset.flip_pairs))
-    return SegmentationTransform(steps, dataset.mean, dataset.std)
-
-
 def create_segmentation_dataset(data: str, split: str = "train", image_size: int | None = None,
                                 augment: str = "flip", seed: int = 0, length: int | None = None) -> Dataset:
     """A segmentation dataset with its transform (see the module docstring for ``data`` and the transforms).
@@ -348,8 +240,6 @@ def create_segmentation_dataset(data: str, split: str = "train", image_size: int
     return dataset
 
 
-__all__ = ["COCO_STUFF_CLASSES", "IGNORE_INDEX", "LIP_CLASSES", "LIP_FLIP_PAIRS", "SEGMENTATION_AUGMENTS",
-           "SEGMENTATION_DATA", "COCOStuffDataset", "LIPDataset", "PairedHorizontalFlip", "ResizeLongerAndPad",
-           "SegmentationFolderDataset", "SegmentationTransform", "ShapesSegmentationDataset",
-           "create_segmentation_dataset", "load_label", "make_label_table", "read_label", "segmentation_transform",
-           "value_table"]
+__all__ = ["COCO_STUFF_CLASSES", "IGNORE_INDEX", "LIP_CLASSES", "LIP_FLIP_PAIRS", "SEGMENTATION_DATA",
+           "COCOStuffDataset", "LIPDataset", "SegmentationFolderDataset", "ShapesSegmentationDataset",
+           "create_segmentation_dataset", "load_label", "make_label_table", "read_label", "value_table"]
