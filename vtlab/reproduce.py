@@ -224,6 +224,80 @@ def _figure(studies: dict[str, dict], live: dict[str, list[dict]], cached: dict,
                     include_plotlyjs=True) + curves.to_html(full_html=False, include_plotlyjs=False) + "</body></html>")
 
 
+def _check_reproduce(seed: int, live_epochs: int) -> None:
+    """The live pair's seed must be one of the shapes study's, and its epochs within that study's."""
+    if seed not in STUDIES[LIVE_STUDY].seeds:
+        raise ValueError(f"expected a seed of the {LIVE_STUDY} study, {list(STUDIES[LIVE_STUDY].seeds)}, got {seed!r}")
+    if isinstance(live_epochs, bool) or not isinstance(live_epochs, int) or \
+            not 1 <= live_epochs <= STUDIES[LIVE_STUDY].epochs:
+        raise ValueError(f"expected live_epochs between 1 and {STUDIES[LIVE_STUDY].epochs}, got {live_epochs!r}")
+
+
+def _retrain_studies(study_dir: Path, say: Callable[..., None]) -> None:
+    """``--full``: train every study on this machine into ``study_dir`` (resumable)."""
+    for name, settings in STUDIES.items():
+        say(f"--full: training the {name} study on this machine (resumable: run the same command again) ...",
+            flush=True)
+        path = study_dir / f"study-{name}.json"
+        save_ablations(run_ablations(settings, log=lambda line: say(line, flush=True), path=path), path)
+
+
+def _header(started: float) -> list[str]:
+    return [
+        "# vtlab reproduce",
+        "",
+        f"vtlab {__version__}, torch {torch.__version__}, {platform.machine()} CPU with {os.cpu_count()} cores; "
+        f"{time.perf_counter() - started:.0f} s in all. Each number below is labelled: **cached** (computed once "
+        "by `scripts/make_studies.py` and shipped), **counted** (on this machine now) or **live** (trained on this "
+        "machine now).",
+        "",
+    ]
+
+
+def _cached_report(source: str, full: bool, part1: list[str]) -> list[str]:
+    """Part 1 of ``report.md``: the studies, cached or retrained here."""
+    return [
+        f"## 1. The paper's claims at toy scale ({'retrained here' if full else 'cached'})",
+        "",
+        f"Source: {source}. Compact models on data that ships with vtlab: `resnet_mini` is ResNet-18's layout at a "
+        "quarter of its width with a small-image stem; `vt_resnet_mini` keeps its stages 1-4 and replaces stage 5 "
+        "with two VT blocks, as the paper does for VT-ResNet-18. Runs of one seed share data, data order and the "
+        "initial weights of stages 1-4, so each difference is paired per seed. These say nothing about ImageNet; "
+        "they make the paper's comparisons on data a laptop can train on.",
+        "",
+        *part1,
+    ]
+
+
+def _counted_report(tables_text: str, seconds: float) -> list[str]:
+    """Part 2 of ``report.md``: the cost tables counted here."""
+    return [
+        "## 2. Cost: the paper's tables beside vtlab's counts (counted)",
+        "",
+        f"The real full-size models (ImageNet models at 224x224; Table 4's at 800x1216 and 473x473), counted with "
+        f"the paper's convention (see docs/paper-fidelity.md), in {seconds:.0f} s.",
+        "",
+        "```text", tables_text, "```",
+        "",
+    ]
+
+
+def _live_report(part3: list[str], settings: AblationSettings, live_epochs: int, seed: int, out: Path) -> list[str]:
+    """Part 3 of ``report.md``: the live pair beside the cached runs."""
+    recipe = get_recipe(settings.recipe)
+    return [
+        "## 3. The engine on this machine (live)",
+        "",
+        f"The first {live_epochs} of {settings.epochs} epochs of the {LIVE_STUDY} study's seed-{seed} runs "
+        f"(`{recipe.name}` recipe: {recipe.description}; here at batch {settings.batch_size} on "
+        f"{settings.train_size} scenes), trained now, beside the same epochs of the cached runs.",
+        "",
+        *part3,
+        f"Figure: {out / 'figure.html'}. Live run folders (metrics.csv, checkpoints): {out / 'live' / f'seed{seed}'}.",
+        "",
+    ]
+
+
 def reproduce(out: str | Path = "reproduce", full: bool = False, seed: int = 0, live_epochs: int = LIVE_EPOCHS,
               progress: bool = True, tables: list[str] | None = None, study_dir: str | Path | None = None) -> Path:
     """Run the three parts (module docstring) and write the report; returns the path of ``report.md``.
@@ -233,22 +307,14 @@ def reproduce(out: str | Path = "reproduce", full: bool = False, seed: int = 0, 
     copies that ship with vtlab); ``full``: retrain every study here first, into OUT/studies.
     """
     out = Path(out)
-    if seed not in STUDIES[LIVE_STUDY].seeds:
-        raise ValueError(f"expected a seed of the {LIVE_STUDY} study, {list(STUDIES[LIVE_STUDY].seeds)}, got {seed!r}")
-    if isinstance(live_epochs, bool) or not isinstance(live_epochs, int) or \
-            not 1 <= live_epochs <= STUDIES[LIVE_STUDY].epochs:
-        raise ValueError(f"expected live_epochs between 1 and {STUDIES[LIVE_STUDY].epochs}, got {live_epochs!r}")
+    _check_reproduce(seed, live_epochs)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     say: Callable[..., None] = print if progress else (lambda *a, **k: None)
 
     if full:
         study_dir = out / "studies"
-        for name, settings in STUDIES.items():
-            say(f"--full: training the {name} study on this machine (resumable: run the same command again) ...",
-                flush=True)
-            path = study_dir / f"study-{name}.json"
-            save_ablations(run_ablations(settings, log=lambda line: say(line, flush=True), path=path), path)
+        _retrain_studies(study_dir, say)
     source = "retrained on this machine (--full)" if full else \
         f"cached: the seeded runs that ship with vtlab ({study_dir or STUDY_DIR})"
     studies = {name: load_study(name, study_dir) for name in STUDIES}
@@ -272,41 +338,8 @@ def reproduce(out: str | Path = "reproduce", full: bool = False, seed: int = 0, 
     say("\n".join(part3), flush=True)
     _figure(studies, live, cached, seed, out / "figure.html")
 
-    recipe = get_recipe(settings.recipe)
-    lines = [
-        "# vtlab reproduce",
-        "",
-        f"vtlab {__version__}, torch {torch.__version__}, {platform.machine()} CPU with {os.cpu_count()} cores; "
-        f"{time.perf_counter() - started:.0f} s in all. Each number below is labelled: **cached** (computed once "
-        "by `scripts/make_studies.py` and shipped), **counted** (on this machine now) or **live** (trained on this "
-        "machine now).",
-        "",
-        f"## 1. The paper's claims at toy scale ({'retrained here' if full else 'cached'})",
-        "",
-        f"Source: {source}. Compact models on data that ships with vtlab: `resnet_mini` is ResNet-18's layout at a "
-        "quarter of its width with a small-image stem; `vt_resnet_mini` keeps its stages 1-4 and replaces stage 5 "
-        "with two VT blocks, as the paper does for VT-ResNet-18. Runs of one seed share data, data order and the "
-        "initial weights of stages 1-4, so each difference is paired per seed. These say nothing about ImageNet; "
-        "they make the paper's comparisons on data a laptop can train on.",
-        "",
-        *part1,
-        "## 2. Cost: the paper's tables beside vtlab's counts (counted)",
-        "",
-        f"The real full-size models (ImageNet models at 224x224; Table 4's at 800x1216 and 473x473), counted with "
-        f"the paper's convention (see docs/paper-fidelity.md), in {counted:.0f} s.",
-        "",
-        "```text", tables_text, "```",
-        "",
-        "## 3. The engine on this machine (live)",
-        "",
-        f"The first {live_epochs} of {settings.epochs} epochs of the {LIVE_STUDY} study's seed-{seed} runs "
-        f"(`{recipe.name}` recipe: {recipe.description}; here at batch {settings.batch_size} on "
-        f"{settings.train_size} scenes), trained now, beside the same epochs of the cached runs.",
-        "",
-        *part3,
-        f"Figure: {out / 'figure.html'}. Live run folders (metrics.csv, checkpoints): {out / 'live' / f'seed{seed}'}.",
-        "",
-    ]
+    lines = (_header(started) + _cached_report(source, full, part1) + _counted_report(tables_text, counted)
+             + _live_report(part3, settings, live_epochs, seed, out))
     report = out / "report.md"
     report.write_text("\n".join(lines))
     say(f"\nreport: {report}, figure: {out / 'figure.html'}", flush=True)
