@@ -30,7 +30,7 @@ WORKER = Path(__file__).resolve()
 RESULTS = WORKER.parent / "results"
 MODES = ("inference", "training")
 # "": the model as vtlab builds it; "fused-attention": its projectors as one scaled_dot_product_attention call
-# (vtlab's switch); "reassociated-projector": (X̄Q)(TK)ᵀ computed as X̄(Q(TK)ᵀ) (benchmarks/rewrites.py, not kept)
+# (vtlab's switch); "reassociated-projector": (X̄Q)(TK)ᵀ computed as X̄(Q(TK)ᵀ) (benchmarks/reassociation.py, not kept)
 VARIANTS = ("", "fused-attention", "reassociated-projector")
 BUSY = 0.05  # other processes' share of the CPU time while a worker is timed, above which a timing is suspect
 
@@ -238,7 +238,7 @@ def _time_spec(spec: Spec) -> tuple[list[float], float | None]:
         options["fused_attention"] = True
     model = vtlab.create_model(spec.model, **options)
     if spec.variant == "reassociated-projector":
-        from rewrites import reassociate_projectors
+        from reassociation import reassociate_projectors
         reassociate_projectors(model)
     model = model.to(device, memory_format=layout)
     model = torch.compile(model) if spec.compile else model

@@ -12,8 +12,8 @@ rewrite is faster) is the median over the pairs, with its range. The rewrites:
   and tokens as keys and values, so that the HW×L attention is never written out (vtlab's
   ``fused_attention=True``; tested against equation (4) in tests/test_equations.py).
 - ``reassociated-projector``: the projector's logits (X̄ Q)(T K)ᵀ computed as X̄ (Q (T K)ᵀ), which skips the
-  per-pixel query projection: VT-R-18's projector goes from 57.2 M to 19.9 M MACs per image. It lives only here
-  (:func:`reassociate_projectors`), since it was not kept: see docs/scale.md, "Rewrites".
+  per-pixel query projection: VT-R-18's projector goes from 57.2 M to 19.9 M MACs per image. It lives only in
+  benchmarks/ (benchmarks/reassociation.py), since it was not kept: see docs/scale.md, "Rewrites".
 
 Results go to benchmarks/results/rewrites-<device>.json, written after every comparison.
 """
@@ -21,44 +21,10 @@ Results go to benchmarks/results/rewrites-<device>.json, written after every com
 from __future__ import annotations
 
 import argparse
-import math
-import types
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from _protocol import RESULTS, Spec, compare, describe, machine, save
-from einops import rearrange
-from torch import nn
-
-from vtlab.vt.projector import Projector
-
-
-def reassociated_forward(self: Projector, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
-    """Equation (4) with its logits reassociated: (X̄ Q)(T K)ᵀ = X̄ (Q (T K)ᵀ), per head. Q's columns of head h
-    times that head's keys give an L×C matrix M_h, and the logits are M_h X̄ᵀ: L·C MACs per pixel and head
-    instead of the C·C/h of the query projection."""
-    d = self.C // self.heads
-    keys = rearrange(self.K_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
-    W_Q = rearrange(self.Q_T_to_X.matrix(), "c (h d) -> h d c", h=self.heads)  # Q ∈ R^{C×C}, split by output
-    M = torch.matmul(keys, W_Q)  # "n h l d, h d c -> n h l c"
-    if self.scaled:
-        M = M / math.sqrt(d)
-    X_bar = rearrange(X_in, "n c y x -> n 1 c (y x)")
-    attention_T = torch.matmul(M, X_bar).softmax(dim=2)  # (n, h, L, HW), softmax over the L tokens
-    values = rearrange(self.V_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
-    fused = torch.matmul(values.transpose(2, 3), attention_T)  # "n h l d, n h l hw -> n h d hw"
-    return X_in + rearrange(fused, "n h d (y x) -> n (h d) y x", y=X_in.shape[2])
-
-
-def reassociate_projectors(model: nn.Module) -> nn.Module:
-    """Give every projector of ``model`` the reassociated forward (in place); returns the model."""
-    projectors = [m for m in model.modules() if isinstance(m, Projector)]
-    if not projectors:
-        raise ValueError(f"{type(model).__name__} has no projector to rewrite")
-    for projector in projectors:
-        projector.forward = types.MethodType(reassociated_forward, projector)
-    return model
 
 
 def settings(device: str, quick: bool = False) -> list[dict]:

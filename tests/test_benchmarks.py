@@ -91,7 +91,7 @@ def test_the_ratio_is_taken_per_pair_and_a_busy_machine_is_flagged(bench):
 
 
 def test_the_reassociated_projector_is_the_same_function_with_fewer_macs(bench):
-    """benchmarks/rewrites.py's (X̄Q)(TK)ᵀ = X̄(Q(TK)ᵀ): the same outputs in float64, 37 M fewer MACs per image."""
+    """benchmarks/reassociation.py's (X̄Q)(TK)ᵀ = X̄(Q(TK)ᵀ): the same outputs in float64, 37 M fewer MACs per image."""
     import torch
 
     torch.manual_seed(0)
@@ -100,13 +100,13 @@ def test_the_reassociated_projector_is_the_same_function_with_fewer_macs(bench):
     before = macs_by_module(model)["vt.blocks.0.projector"]
     with torch.no_grad():
         plain = model.double()(images.double())
-        bench("rewrites").reassociate_projectors(model)
+        bench("reassociation").reassociate_projectors(model)
         rewritten = model(images.double())
     torch.testing.assert_close(rewritten, plain, atol=1e-10, rtol=0)
     after = macs_by_module(model.float())["vt.blocks.0.projector"]
     assert (round(before / 1e6, 1), round(after / 1e6, 1)) == (57.2, 19.9)
     with pytest.raises(ValueError, match="has no projector"):
-        bench("rewrites").reassociate_projectors(vtlab.create_model("resnet18"))
+        bench("reassociation").reassociate_projectors(vtlab.create_model("resnet18"))
 
 
 @pytest.mark.parametrize("fields, message", [
