@@ -50,9 +50,9 @@ from vtlab.cost.scaling import (
     mac_crossovers,
     mac_polynomials,
     mac_scaling,
-    measure_time_spread,
     scaling_blocks,
 )
+from vtlab.timing import measure_time_spread
 from vtlab.viz.notebook import check_answers
 from vtlab.viz.scaling import mac_figure, scaling_explorer, time_figure
 from vtlab.vt import NonLocalBlock, Transformer

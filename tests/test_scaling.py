@@ -1,4 +1,4 @@
-"""vtlab.cost.scaling and vtlab.viz.scaling: the blocks' MACs follow the hand formulas at every size, the
+"""vtlab.cost.scaling, vtlab.timing and vtlab.viz.scaling: the blocks' MACs follow the hand formulas at every size, the
 crossovers are where the ordering really flips, and the figures show what they say."""
 
 import math
@@ -15,18 +15,15 @@ from vtlab.cost.scaling import (
     Crossover,
     MacPolynomial,
     SizeCost,
-    TimedSize,
     block_inputs,
     count_block_macs,
     fit_polynomial,
     mac_crossovers,
     mac_polynomials,
     mac_scaling,
-    measure_time_spread,
-    measure_times,
     scaling_blocks,
-    time_crossovers,
 )
+from vtlab.timing import TimedSize, measure_time_spread, time_crossovers
 from vtlab.viz.scaling import cost_figure, mac_figure, scaling_explorer, time_figure
 from vtlab.vt import VTConfig
 
@@ -148,12 +145,6 @@ def test_blocks_keep_the_feature_map_shape_and_inputs_follow_dynamic():
         hand_vt_macs(SMALL, 16, dynamic=True)
     with pytest.raises(ValueError, match="unknown block"):
         block_inputs("fc", SMALL, 3, 3)
-
-
-def test_measure_times_gives_positive_seconds_per_block():
-    points = measure_times([2, 4], SMALL, batch=2, repeats=1, min_time=0.0)
-    assert [p.H for p in points] == [2, 4]
-    assert all(set(p.costs) == set(BLOCKS) and all(t > 0 for t in p.costs.values()) for p in points)
 
 
 def test_cost_figure_has_a_line_per_block_and_the_crossovers_in_range():

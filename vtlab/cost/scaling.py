@@ -17,18 +17,12 @@ block at three sizes gives its polynomial exactly (:class:`MacPolynomial`); it i
 further sizes before use. The polynomial then gives the MACs at any size without building, say, a 128×128
 non-local attention of 268 M entries, and the crossovers (:func:`mac_crossovers`) as exact roots.
 
-**Times** (:func:`measure_times`, :func:`measure_time_spread`) are measured: volatile, and machine-dependent.
-:func:`measure_time_spread` keeps every run after a warm-up, so that a median can be quoted with its spread.
-Crossovers of measured times (:func:`time_crossovers`) are interpolated between the measured sizes where the
-ordering flips; on a shared or busy machine they move from run to run, and the MAC crossovers are the ones to
-rely on.
+Wall-clock times of the same blocks are measured by :mod:`vtlab.timing`: this module only counts.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -219,122 +213,3 @@ def mac_crossovers(polynomials: dict[str, MacPolynomial]) -> list[Crossover]:
             cheaper_below = a if pa(below) < pb(below) else b
             crossovers.append(Crossover(cheaper_below, b if cheaper_below == a else a, n, pa(n)))
     return sorted(crossovers, key=lambda c: c.n)
-
-
-def time_crossovers(points: Sequence[SizeCost]) -> list[Crossover]:
-    """Crossovers of measured costs: for each pair of blocks and each two consecutive sizes between which their
-    ordering flips, the size where the log-costs' difference, linear in log n between the two, is zero."""
-    points = sorted(points, key=lambda p: p.n)
-    crossovers = []
-    for a, b in combinations(points[0].costs if points else (), 2):
-        for p, q in zip(points, points[1:], strict=False):
-            dp = math.log(p.costs[a]) - math.log(p.costs[b])
-            dq = math.log(q.costs[a]) - math.log(q.costs[b])
-            if dp == 0 or dp * dq >= 0:
-                continue
-            t = dp / (dp - dq)
-            log_n = math.log(p.n) + t * (math.log(q.n) - math.log(p.n))
-            log_cost = math.log(p.costs[a]) + t * (math.log(q.costs[a]) - math.log(p.costs[a]))
-            cheaper_below = a if dp < 0 else b
-            crossovers.append(Crossover(cheaper_below, b if cheaper_below == a else a, math.exp(log_n),
-                                        math.exp(log_cost)))
-    return sorted(crossovers, key=lambda c: c.n)
-
-
-@torch.no_grad()
-def measure_times(sides: Sequence[int], config: VTConfig = DEFAULT_CONFIG, batch: int = 1, repeats: int = 3,
-                  device: torch.device | str = "cpu", dynamic: bool = False, min_time: float = 0.2) -> list[SizeCost]:
-    """Seconds per image of a forward pass of each block on square maps of each side, in eval mode.
-
-    Each measurement is the best of at least ``repeats`` runs after one warm-up run, repeated further until
-    ``min_time`` seconds have been spent on it: the minimum is the run least disturbed by other work on the
-    machine, and fast blocks get more runs to find it. Volatile: never compare these numbers exactly.
-    """
-    device = torch.device(device)
-    blocks = {name: block.to(device) for name, block in scaling_blocks(config, dynamic).items()}
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    points = []
-    for side in sides:
-        costs = {}
-        for name, block in blocks.items():
-            inputs = block_inputs(name, config, side, side, batch=batch, dynamic=dynamic, device=device)
-            block(*inputs)
-            best, runs, spent = math.inf, 0, 0.0
-            while runs < repeats or spent < min_time:
-                sync()
-                start = time.perf_counter()
-                block(*inputs)
-                sync()
-                elapsed = time.perf_counter() - start
-                best, runs, spent = min(best, elapsed), runs + 1, spent + elapsed
-            costs[name] = best / batch
-        points.append(SizeCost(side, side, costs))
-    return points
-
-
-@dataclass(frozen=True)
-class TimedSize:
-    """Measured seconds per image of each block on one H×W map: every timed run (``runs[name]``, sorted) after the
-    warm-up, so that the spread is visible, with its median (the figure to quote) and its range."""
-
-    H: int
-    W: int
-    runs: dict[str, tuple[float, ...]]
-
-    def median(self, name: str) -> float:
-        return statistics.median(self.runs[name])
-
-    def spread(self, name: str) -> tuple[float, float]:
-        """(fastest, slowest) run."""
-        return self.runs[name][0], self.runs[name][-1]
-
-    def relative_spread(self, name: str) -> float:
-        """(slowest − fastest) / median: 0.1 means the runs span 10% of the median."""
-        low, high = self.spread(name)
-        return (high - low) / self.median(name)
-
-    def medians(self) -> SizeCost:
-        """The medians as a :class:`SizeCost`, for :func:`vtlab.viz.scaling.cost_figure`."""
-        return SizeCost(self.H, self.W, {name: self.median(name) for name in self.runs})
-
-
-@torch.no_grad()
-def measure_time_spread(sides: Sequence[int], config: VTConfig = DEFAULT_CONFIG, repeats: int = 7, warmup: int = 2,
-                        threads: int | None = None, batch: int = 1, device: torch.device | str = "cpu",
-                        dynamic: bool = False) -> list[TimedSize]:
-    """Time a forward pass of each block on square maps of each side: ``warmup`` untimed runs (allocations,
-    oneDNN's kernel choice), then ``repeats`` timed runs, each on its own and synchronised on a GPU. The blocks
-    take turns run by run (conv, non-local, VT, conv, …), so that a slow spell on a shared machine lands on all
-    three rather than on one. ``threads`` fixes torch's CPU thread count while measuring (and restores it after).
-
-    Returns every run, so that the median and the spread can both be shown: a time quoted without its spread hides
-    how much another process on the machine moved it. Volatile: never compare these numbers exactly.
-    """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"expected repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
-    device = torch.device(device)
-    blocks = {name: block.to(device) for name, block in scaling_blocks(config, dynamic).items()}
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        points = []
-        for side in sides:
-            inputs = {name: block_inputs(name, config, side, side, batch=batch, dynamic=dynamic, device=device)
-                      for name in blocks}
-            for _ in range(warmup):
-                for name, block in blocks.items():
-                    block(*inputs[name])
-            runs: dict[str, list[float]] = {name: [] for name in blocks}
-            for _ in range(repeats):
-                for name, block in blocks.items():
-                    sync()
-                    start = time.perf_counter()
-                    block(*inputs[name])
-                    sync()
-                    runs[name].append((time.perf_counter() - start) / batch)
-            points.append(TimedSize(side, side, {name: tuple(sorted(r)) for name, r in runs.items()}))
-        return points
-    finally:
-        torch.set_num_threads(previous_threads)

@@ -2,9 +2,10 @@
 
 The data comes from :mod:`vtlab.cost.scaling`: a list of :class:`~vtlab.cost.scaling.SizeCost` (MACs or
 measured seconds per square map side) and the :class:`~vtlab.cost.scaling.Crossover` points where two blocks
-cost the same. Both axes are logarithmic: a cost linear in the pixel count n = H·W is then a line of slope 2
-against the side H, a quadratic one bends to slope 4, so the three blocks' growth can be read off the slopes.
-Values are rounded before they go into a figure, so that an executed notebook's figures are the same on every run.
+cost the same; measured times, run by run, from :mod:`vtlab.timing` (:class:`~vtlab.timing.TimedSize`). Both
+axes are logarithmic: a cost linear in the pixel count n = H·W is then a line of slope 2 against the side H, a
+quadratic one bends to slope 4, so the three blocks' growth can be read off the slopes. Values are rounded
+before they go into a figure, so that an executed notebook's figures are the same on every run.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from ..cost.scaling import (
     LABELS,
     Crossover,
     SizeCost,
-    TimedSize,
     mac_crossovers,
     mac_polynomials,
     mac_scaling,
 )
+from ..timing import TimedSize
 from ..vt import VTConfig
 from .explorer import FigureExplorer
 from .render import significant
