@@ -1,4 +1,5 @@
-"""Token probing (vtlab.probe), its figures and widget (vtlab.viz.tokens / probe), the notebook renderer."""
+"""Token probing (vtlab.probe: VT-ResNets' blocks and VT-FPN's levels), its figures and widget (vtlab.viz.tokens /
+probe), the notebook renderer."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from vtlab.probe import (
     coefficient_maps,
     collapse_chain,
     concentration,
+    level_coefficient_maps,
     load_probe_model,
     mean_pairwise_cosine,
     region_mass,
@@ -63,6 +65,31 @@ def test_coefficient_maps_and_upsampling():
     assert up.shape == (2, 1, 4, 64, 64) and torch.allclose(up.sum((-2, -1)), torch.ones(2, 1, 4), atol=1e-5)
     with pytest.raises(ValueError, match="expected images"):
         coefficient_maps(model, torch.randn(3, 64, 64))
+
+
+def test_level_coefficient_maps_are_each_levels_softmax():
+    torch.manual_seed(0)
+    vt_model = create_model("vt_fpn_resnet_mini").train()
+    x = torch.randn(2, 3, 64, 64)
+    maps = level_coefficient_maps(vt_model, x)
+    assert vt_model.training, "the model's mode is restored"
+    config = vt_model.fpn.config
+    # the mini backbone's stride-2 stem: C2..C5 at 32, 16, 8, 4 pixels for a 64-pixel image
+    assert [tuple(m.shape) for m in maps] == [(2, config.tokenizer_heads, config.L, s, s) for s in (32, 16, 8, 4)]
+    for m in maps:
+        torch.testing.assert_close(m.sum(dim=(-2, -1)), torch.ones(m.shape[:3]))
+    with torch.no_grad():
+        vt_model.eval()
+        _, A = vt_model.forward_features(x, return_coefficients=True)
+    # level 1, head 0, token 3, pixel (y=2, x=5) is A's row 2*16+5
+    assert maps[1][0, 0, 3, 2, 5] == A[1][0, 0, 2 * 16 + 5, 3]
+
+
+def test_level_coefficient_maps_need_a_vt_fpn():
+    with pytest.raises(ValueError, match="VT-FPN"):
+        level_coefficient_maps(create_model("fpn_resnet_mini"), torch.randn(1, 3, 64, 64))
+    with pytest.raises(ValueError, match="N, 3, H, W"):
+        level_coefficient_maps(create_model("vt_fpn_resnet_mini"), torch.randn(3, 64, 64))
 
 
 def test_shipped_checkpoint_loads_and_classifies_shapes():

@@ -1,5 +1,5 @@
-"""Notebook 6's helpers and figures (vtlab.viz.segmentation), headless: coefficient maps per level, the neck's
-MACs, IoU per class, and what each figure draws."""
+"""Notebook 6's figures (vtlab.viz.segmentation) and its IoU per class (vtlab.train.metrics.class_iou),
+headless: the neck's MACs, IoU per class, and what each figure draws."""
 
 from __future__ import annotations
 
@@ -10,13 +10,10 @@ import torch
 
 from vtlab.cost import paper
 from vtlab.data import IGNORE_INDEX
-from vtlab.models import create_model
-from vtlab.train.metrics import segmentation_metrics
+from vtlab.train.metrics import class_iou, segmentation_metrics
 from vtlab.viz.segmentation import (
     class_colours,
-    class_iou,
     class_iou_figure,
-    level_coefficient_maps,
     level_token_explorer,
     level_token_figure,
     mask_image,
@@ -26,36 +23,6 @@ from vtlab.viz.segmentation import (
 )
 
 CLASSES = ("background", "circle", "square")
-
-
-@pytest.fixture(scope="module")
-def vt_model():
-    torch.manual_seed(0)
-    return create_model("vt_fpn_resnet_mini")
-
-
-def test_level_coefficient_maps_are_each_levels_softmax(vt_model):
-    vt_model.train()
-    x = torch.randn(2, 3, 64, 64)
-    maps = level_coefficient_maps(vt_model, x)
-    assert vt_model.training, "the model's mode is restored"
-    config = vt_model.fpn.config
-    # the mini backbone's stride-2 stem: C2..C5 at 32, 16, 8, 4 pixels for a 64-pixel image
-    assert [tuple(m.shape) for m in maps] == [(2, config.tokenizer_heads, config.L, s, s) for s in (32, 16, 8, 4)]
-    for m in maps:
-        torch.testing.assert_close(m.sum(dim=(-2, -1)), torch.ones(m.shape[:3]))
-    with torch.no_grad():
-        vt_model.eval()
-        _, A = vt_model.forward_features(x, return_coefficients=True)
-    # level 1, head 0, token 3, pixel (y=2, x=5) is A's row 2*16+5
-    assert maps[1][0, 0, 3, 2, 5] == A[1][0, 0, 2 * 16 + 5, 3]
-
-
-def test_level_coefficient_maps_need_a_vt_fpn():
-    with pytest.raises(ValueError, match="VT-FPN"):
-        level_coefficient_maps(create_model("fpn_resnet_mini"), torch.randn(1, 3, 64, 64))
-    with pytest.raises(ValueError, match="N, 3, H, W"):
-        level_coefficient_maps(create_model("vt_fpn_resnet_mini"), torch.randn(3, 64, 64))
 
 
 def test_class_iou_by_hand_and_its_mean_is_the_engines_miou():
@@ -70,6 +37,8 @@ def test_class_iou_by_hand_and_its_mean_is_the_engines_miou():
     assert iou.nanmean().item() == pytest.approx(float(metrics.compute()["miou"]), abs=1e-6)
     with pytest.raises(ValueError, match="one shape"):
         class_iou(predicted[:, :1], masks, 4)
+    with pytest.raises(ValueError, match="num_classes to be an integer >= 2"):
+        class_iou(predicted, masks, 1)
 
 
 def test_table4_figure_puts_the_papers_numbers_beside_vtlabs():

@@ -2,10 +2,11 @@ r"""Probing visual tokens: where does each token look? (the paper's Figures 5 an
 
 A token's coefficient map is a column A[:, l] of equation (1): a softmax over the HW pixels of the feature map,
 so the token is that weighted average of the pixels. :func:`coefficient_maps` returns every block's maps,
-reshaped to the feature map's grid; :func:`upsample_maps` brings them to the image's resolution (each map
-still sums to 1); :func:`region_mass` measures, on scenes whose regions are known (the ``shapes`` masks), how
-much of each token's mass falls on each region, and :func:`concentration` compares that mass with the region's
-share of the image (1 = no preference, as a uniform map would give).
+reshaped to the feature map's grid (:func:`level_coefficient_maps`: VT-FPN's, per pyramid level);
+:func:`upsample_maps` brings them to the image's resolution (each map still sums to 1); :func:`region_mass`
+measures, on scenes whose regions are known (the ``shapes`` masks), how much of each token's mass falls on each
+region, and :func:`concentration` compares that mass with the region's share of the image (1 = no preference, as
+a uniform map would give).
 
 Whether the tokens of a block are *different* is measured by :func:`token_diversity`: the mean pairwise cosine
 similarity of a block's mean-centred maps (1 = identical maps, 0 = unrelated), the effective number of distinct
@@ -61,6 +62,26 @@ def coefficient_maps(model: torch.nn.Module, images: torch.Tensor) -> list[torch
     X, _, coefficients = model.forward_features(images, return_coefficients=True)
     h, w = X.shape[-2:]
     return [rearrange(A, "n heads (y x) l -> n heads l y x", y=h, x=w) for A in coefficients]
+
+
+@torch.no_grad()
+def level_coefficient_maps(model: torch.nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """VT-FPN's token coefficients per pyramid level, as maps (N, heads, L, h_i, w_i) on level i's grid
+    (finest first). Each map sums to 1 over its level's pixels (equation 1's softmax).
+
+    ``model`` is a VT-FPN segmentation model (:class:`~vtlab.models.fpn.SegmentationFPN` whose ``.fpn`` is a
+    :class:`~vtlab.vt.fpn.VTFPN`), run in eval mode (its mode is restored after); ``images`` (N, 3, H, W) are
+    already normalised as the model expects."""
+    if images.ndim != 4:
+        raise ValueError(f"expected images (N, 3, H, W), got shape {tuple(images.shape)}")
+    was_training = model.training
+    model.eval()
+    try:
+        X, A = model.forward_features(images, return_coefficients=True)
+    finally:
+        model.train(was_training)
+    return [rearrange(A_i, "n heads (y x) l -> n heads l y x", y=X_i.shape[-2], x=X_i.shape[-1])
+            for X_i, A_i in zip(X, A, strict=True)]
 
 
 def upsample_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

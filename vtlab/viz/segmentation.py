@@ -1,12 +1,10 @@
 """Semantic segmentation with FPN and VT-FPN (Section 4.2, Table 4), as plotly figures and a widget.
 
-- :func:`level_coefficient_maps`: VT-FPN's token coefficients A_i of every pyramid level, as maps on each
-  level's grid (what :func:`vtlab.probe.coefficient_maps` is for VT-ResNets);
-- :func:`class_iou`: IoU per class, whose mean over the classes present is the engine's mIoU;
-- figures: :func:`table4_figure` (neck and whole-model MACs beside the paper's), :func:`prediction_figure`
-  (scenes, ground-truth masks and each model's predicted masks), :func:`class_iou_figure`,
-  :func:`level_token_figure` (each level's token maps over one image or its regions) and the widget
-  :func:`level_token_explorer`.
+Figures: :func:`table4_figure` (neck and whole-model MACs beside the paper's), :func:`prediction_figure`
+(scenes, ground-truth masks and each model's predicted masks), :func:`class_iou_figure`, :func:`level_token_figure`
+(each level's token maps over one image or its regions) and the widget :func:`level_token_explorer`. What they draw
+is computed where it belongs: VT-FPN's token coefficients per pyramid level by
+:func:`vtlab.probe.level_coefficient_maps`, the IoU per class by :func:`vtlab.train.metrics.class_iou`.
 
 Values are rounded before they go into a figure and images are embedded as PNG, so that an executed notebook's
 figures are small and the same on every run.
@@ -19,14 +17,13 @@ from collections.abc import Mapping, Sequence
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
-from einops import rearrange
 from plotly.subplots import make_subplots
-from torch import nn
-from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from .._checks import check_positive
 from ..cost import paper
 from ..data import IGNORE_INDEX
+from ..probe import level_coefficient_maps  # noqa: F401 (importable from here until notebook 06 imports it from probe)
+from ..train.metrics import class_iou  # noqa: F401 (the same, from train.metrics)
 from .costs import add_paper_and_vtlab_bars
 from .explorer import FigureExplorer
 from .tokens import add_overlay, heat_map, image_png, token_grid_figure
@@ -35,47 +32,6 @@ from .tokens import add_overlay, heat_map, image_png, token_grid_figure
 CLASS_COLOURS = ("#d9d9d9", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                  "#17becf", "#bcbd22", "#7f7f7f")
 NECKS = ("FPN", "VT-FPN")
-
-
-# --- measurements ---------------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def level_coefficient_maps(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
-    """VT-FPN's token coefficients per pyramid level, as maps (N, heads, L, h_i, w_i) on level i's grid
-    (finest first). Each map sums to 1 over its level's pixels (equation 1's softmax).
-
-    ``model`` is a VT-FPN segmentation model (:class:`~vtlab.models.fpn.SegmentationFPN` whose ``.fpn`` is a
-    :class:`~vtlab.vt.fpn.VTFPN`); ``images`` (N, 3, H, W) are already normalised as the model expects."""
-    if images.ndim != 4:
-        raise ValueError(f"expected images (N, 3, H, W), got shape {tuple(images.shape)}")
-    was_training = model.training
-    model.eval()
-    try:
-        X, A = model.forward_features(images, return_coefficients=True)
-    finally:
-        model.train(was_training)
-    return [rearrange(A_i, "n heads (y x) l -> n heads l y x", y=X_i.shape[-2], x=X_i.shape[-1])
-            for X_i, A_i in zip(X, A, strict=True)]
-
-
-def class_iou(predictions: torch.Tensor, masks: torch.Tensor, num_classes: int,
-              ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """IoU of each class (num_classes,) over labelled pixels, NaN for a class absent from both the labels and
-    the predictions; its ``nanmean`` is the mIoU of :func:`vtlab.train.metrics.segmentation_metrics`.
-
-    predictions and masks (N, H, W), class indices (masks may hold ``ignore_index``)."""
-    check_positive(num_classes=num_classes)
-    if predictions.shape != masks.shape:
-        raise ValueError(f"expected predictions and masks of one shape, got {tuple(predictions.shape)} and "
-                         f"{tuple(masks.shape)}")
-    confusion = multiclass_confusion_matrix(predictions, masks, num_classes, ignore_index=ignore_index).double()
-    hits = confusion.diag()
-    union = confusion.sum(0) + confusion.sum(1) - hits
-    return torch.where(union > 0, hits / union.clamp_min(1), torch.full_like(hits, float("nan"))).float()
-
-
-# --- figures --------------------------------------------------------------------------------------------------
 
 
 def table4_figure(necks: Mapping[tuple[str, str], float],
@@ -166,7 +122,8 @@ def prediction_figure(images: torch.Tensor, masks: torch.Tensor, predictions: Ma
 
 def class_iou_figure(ious: Mapping[str, torch.Tensor | Sequence[float]], class_names: Sequence[str]) -> go.Figure:
     """IoU per class (bars, one trace per model), the mean over the classes present (mIoU) in each trace's
-    name. ``ious``: model name → (num_classes,) from :func:`class_iou` (NaN: class absent, drawn as no bar)."""
+    name. ``ious``: model name → (num_classes,) from :func:`vtlab.train.metrics.class_iou` (NaN: class absent,
+    drawn as no bar)."""
     fig = go.Figure()
     for name, values in ious.items():
         values = torch.as_tensor(values, dtype=torch.float64)
@@ -226,7 +183,7 @@ def level_token_explorer(images: torch.Tensor, level_maps: Sequence[torch.Tensor
                          level_names: Sequence[str] | None = None) -> FigureExplorer:
     """A widget: choose a scene, a pyramid level and a head (or their mean) and see that level's token maps
     over the scene. images (N, 3, H, W) uint8; level_maps: per level (N, heads, L, h_i, w_i) from
-    :func:`level_coefficient_maps`."""
+    :func:`vtlab.probe.level_coefficient_maps`."""
     if not level_maps:
         raise ValueError("expected the maps of at least one level")
     if len(images) == 0:
