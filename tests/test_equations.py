@@ -53,8 +53,9 @@ def test_eq1_static_tokenizer_is_literal():
 
 
 def test_eq2_position_encoding_is_literal_and_concatenated():
-    tok = randomize(StaticTokenizer(C, CT, L, heads=1, position_encoding=True, scaled=False,
-                                    position_size=8, position_downsample=1))
+    encoder = PositionEncoder(heads=1, size=8, num_downsample=1)
+    tok = randomize(StaticTokenizer(C, CT, L, heads=1, position_encoding=encoder, scaled=False))
+    assert tok.position_encoder is encoder
     X = feature_map()
     T, A = tok(X)
     pe = tok.position_encoder

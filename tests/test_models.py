@@ -6,7 +6,7 @@ import torchvision
 
 import vtlab
 from vtlab.models import VT_CONFIGS, VTResNet
-from vtlab.vt import StaticTokenizer, TokenConv, Transformer, VTConfig
+from vtlab.vt import PositionEncoder, StaticTokenizer, TokenConv, Transformer, VTConfig, parts
 
 ALL = ["resnet18", "resnet34", "resnet50", "resnet101", "vt_resnet18", "vt_resnet34", "vt_resnet50", "vt_resnet101",
        "resnet_mini", "vt_resnet_mini"]
@@ -72,6 +72,18 @@ def test_ablation_switches_change_the_right_modules():
     assert all(isinstance(b.tokenizer, StaticTokenizer) for b in no_dt.vt.blocks)
 
 
+def test_block_and_vt_fpn_build_the_relation_registered_for_the_config(monkeypatch):
+    class Marked(TokenConv):
+        pass
+
+    monkeypatch.setitem(parts.RELATIONS, "pointwise", lambda config: Marked(config.CT, config.CT))
+    classifier = vtlab.create_model("vt_resnet_mini", transformer=False)
+    neck = vtlab.create_model("vt_fpn_resnet_mini", transformer=False).fpn
+    assert all(isinstance(b.transformer, Marked) for b in classifier.vt.blocks)
+    assert isinstance(neck.transformer, Marked)
+    assert not isinstance(vtlab.create_model("vt_fpn_resnet_mini").fpn.transformer, Marked)
+
+
 def test_stages_1_to_4_load_torchvision_weights():
     reference = torchvision.models.resnet18()
     model = vtlab.create_model("vt_resnet18")
@@ -133,3 +145,6 @@ def test_module_inputs_are_checked():
     with pytest.raises(ValueError, match=r"3D tensor \(N, L, 32\), got \(4, 32\)"):
         Transformer(32)(torch.randn(4, 32))
     assert VTConfig().replace(L=4).L == 4
+    with pytest.raises(ValueError, match=r"position encoder over the tokenizer's 2 coefficient map\(s\) per token, "
+                                         r"got one over 1"):
+        StaticTokenizer(16, 32, 4, heads=2, position_encoding=PositionEncoder(heads=1))

@@ -6,10 +6,10 @@ from .nonlocal_block import NonLocalBlock
 from .pointwise import PixelConv, TokenConv
 from .position import PositionEncoder
 from .projector import Projector
-from .tokenizer import DynamicTokenizer, StaticTokenizer
+from .tokenizer import DynamicTokenizer, StaticTokenizer, Tokenizer
 from .transformer import Transformer
 
 __all__ = [
     "DynamicTokenizer", "NonLocalBlock", "PixelConv", "PositionEncoder", "Projector", "StaticTokenizer",
-    "TokenConv", "Transformer", "VTConfig", "VTFPN", "VisualTransformer", "VisualTransformerBlock",
+    "TokenConv", "Tokenizer", "Transformer", "VTConfig", "VTFPN", "VisualTransformer", "VisualTransformerBlock",
 ]

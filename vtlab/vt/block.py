@@ -29,10 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import POSITIVE_INT, Expect, check_feature_map, check_positive
-from .pointwise import TokenConv, channel_adapter
-from .projector import Projector
-from .tokenizer import DynamicTokenizer, StaticTokenizer
-from .transformer import Transformer
+from .parts import build_projector, build_relation, build_tokenizer, build_tokenizer_norm
+from .pointwise import channel_adapter
 
 _SWITCH = Expect(bool)
 # What each VTConfig field takes (type and range; how fields must fit together, e.g. heads dividing CT, is the
@@ -102,22 +100,15 @@ class VisualTransformerBlock(nn.Module):
 
     def __init__(self, config: VTConfig, dynamic: bool, project: bool = True):
         super().__init__()
-        c = config
-        tokenizer = DynamicTokenizer if dynamic else StaticTokenizer
-        self.tokenizer = tokenizer(c.C, c.CT, c.L, heads=c.tokenizer_heads, position_encoding=c.position_encoding,
-                                   scaled=c.scaled, position_size=c.position_size,
-                                   position_downsample=c.position_downsample,
-                                   position_resize=c.position_resize)
-        self.tokenizer_norm = nn.BatchNorm2d(c.C) if c.tokenizer_norm else nn.Identity()
-        self.token_norm = nn.LayerNorm(c.CT)
-        self.transformer = (Transformer(c.CT, heads=c.heads, kqv_groups=c.kqv_groups, scaled=c.scaled)
-                            if c.transformer else TokenConv(c.CT, c.CT))
-        self.transformer_norm = nn.LayerNorm(c.CT)
+        self.tokenizer = build_tokenizer(config, dynamic)
+        self.tokenizer_norm = build_tokenizer_norm(config)
+        self.token_norm = nn.LayerNorm(config.CT)
+        self.transformer = build_relation(config)
+        self.transformer_norm = nn.LayerNorm(config.CT)
         self.projector = self.feature_norm = None
         if project:
-            self.projector = Projector(c.C, c.CT, heads=c.heads, query_groups=c.query_groups,
-                                       kv_groups=c.kv_groups, scaled=c.scaled, fused=c.fused_attention)
-            self.feature_norm = nn.BatchNorm2d(c.C)
+            self.projector = build_projector(config)
+            self.feature_norm = nn.BatchNorm2d(config.C)
 
     def forward(self, X_in: torch.Tensor,
                 T_prev: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -31,10 +31,8 @@ from torch import nn
 
 from .._checks import check_feature_map, check_positive
 from .block import VTConfig
-from .pointwise import TokenConv, channel_adapter
-from .projector import Projector
-from .tokenizer import StaticTokenizer
-from .transformer import Transformer
+from .parts import build_projector, build_relation, build_tokenizer, build_tokenizer_norm
+from .pointwise import channel_adapter
 
 
 class VTFPN(nn.Module):
@@ -52,21 +50,12 @@ class VTFPN(nn.Module):
         c = self.config = config
         self.in_channels = list(in_channels)
         self.lateral = nn.ModuleList(channel_adapter(ch, c.C) for ch in in_channels)
-        self.tokenizers = nn.ModuleList(
-            StaticTokenizer(c.C, c.CT, c.L, heads=c.tokenizer_heads, position_encoding=c.position_encoding,
-                            scaled=c.scaled, position_size=c.position_size, position_downsample=c.position_downsample,
-                            position_resize=c.position_resize)
-            for _ in in_channels)
-        self.tokenizer_norms = nn.ModuleList(nn.BatchNorm2d(c.C) if c.tokenizer_norm else nn.Identity()
-                                             for _ in in_channels)
+        self.tokenizers = nn.ModuleList(build_tokenizer(c, dynamic=False) for _ in in_channels)
+        self.tokenizer_norms = nn.ModuleList(build_tokenizer_norm(c) for _ in in_channels)
         self.token_norm = nn.LayerNorm(c.CT)
-        self.transformer = (Transformer(c.CT, heads=c.heads, kqv_groups=c.kqv_groups, scaled=c.scaled)
-                            if c.transformer else TokenConv(c.CT, c.CT))
+        self.transformer = build_relation(c)
         self.transformer_norm = nn.LayerNorm(c.CT)
-        self.projectors = nn.ModuleList(
-            Projector(c.C, c.CT, heads=c.heads, query_groups=c.query_groups, kv_groups=c.kv_groups, scaled=c.scaled,
-                      fused=c.fused_attention)
-            for _ in in_channels)
+        self.projectors = nn.ModuleList(build_projector(c) for _ in in_channels)
         self.feature_norms = nn.ModuleList(nn.BatchNorm2d(c.C) for _ in in_channels)
 
     @property

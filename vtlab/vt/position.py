@@ -35,7 +35,7 @@ class PositionEncoder(nn.Module):
             raise ValueError(f"expected num_downsample >= 0 with 2**num_downsample dividing size={size}, "
                              f"got num_downsample={num_downsample}")
         super().__init__()
-        self.size, self.resize = size, resize
+        self.heads, self.size, self.resize = heads, size, resize
         layers: list[nn.Module] = [
             nn.Conv2d(heads, heads, kernel_size=3, stride=2, padding=1, bias=False) for _ in range(num_downsample)
         ]

@@ -48,21 +48,32 @@ from .pointwise import TokenConv
 from .position import PositionEncoder
 
 
-class _Tokenizer(nn.Module):
-    """What static and dynamic tokenizers share: from a filter W_A to coefficients A and tokens T."""
+class Tokenizer(nn.Module):
+    """What static and dynamic tokenizers share: from a filter W_A to coefficients A and tokens T.
 
-    def __init__(self, C: int, CT: int, heads: int, position_encoding: bool, scaled: bool,
-                 position_size: int, position_downsample: int, position_resize: str = "bilinear"):
-        check_positive(C=C, CT=CT, heads=heads)
+    ``C``: channels of the feature map X; ``CT``: of a token; ``L``: tokens out; ``heads``: coefficient maps per
+    token (1 is equation (1); see the module docstring); ``scaled``: divide the logits by sqrt(C/heads).
+    ``position_encoding``: equation (2)'s encoder, ``True`` for a :class:`~vtlab.vt.position.PositionEncoder`
+    with its defaults, ``False`` for none (equation (1) alone), or the encoder itself (as
+    :func:`vtlab.vt.parts.build_tokenizer` passes it, built from a config's ``position_*`` fields).
+    A tokenizer is a subclass that says where its filter W_A comes from (:meth:`_build_filter`, run last in the
+    constructor) and calls :meth:`tokens` with it.
+    """
+
+    def __init__(self, C: int, CT: int, L: int, heads: int = 1, position_encoding: bool | PositionEncoder = True,
+                 scaled: bool = True):
+        check_positive(L=L, C=C, CT=CT, heads=heads)
         check_divisible("C", C, "heads", heads)
         super().__init__()
-        self.C, self.CT, self.heads, self.scaled = C, CT, heads, scaled
-        self.position_encoder = (
-            PositionEncoder(heads, position_size, position_downsample, resize=position_resize) if position_encoding
-            else None
-        )
-        Cp = self.position_encoder.Cp if position_encoding else 0
+        self.C, self.CT, self.L, self.heads, self.scaled = C, CT, L, heads, scaled
+        self.position_encoder = _position_encoder(position_encoding, heads)
+        Cp = self.position_encoder.Cp if self.position_encoder is not None else 0
         self.W_V = TokenConv(C + Cp, CT)
+        self._build_filter()
+
+    def _build_filter(self) -> None:
+        """Add the parameters from which :meth:`forward` makes W_A (the constructor's last step)."""
+        raise NotImplementedError
 
     def coefficients(self, X: torch.Tensor, W_A: torch.Tensor) -> torch.Tensor:
         """A = softmax_HW(X̄ W_A^T), per head: X (N, C, H, W), W_A (N, L, C) → A (N, heads, HW, L)."""
@@ -93,44 +104,34 @@ class _Tokenizer(nn.Module):
         return logits.softmax(dim=-1)  # over the HW pixels: each token is a weighted average
 
 
-class StaticTokenizer(_Tokenizer):
+class StaticTokenizer(Tokenizer):
     """Equation (1) (+ (2)): L tokens from a learned filter W_A ∈ R^{L×C}.
 
     forward(X (N, C, H, W)) → T (N, L, CT), A (N, heads, HW, L), heads = 1 being one map per token. A second
     argument (previous tokens) is accepted and ignored, so that static and dynamic tokenizers are called alike.
     """
 
-    def __init__(self, C: int, CT: int, L: int, heads: int = 1, position_encoding: bool = True,
-                 scaled: bool = True, position_size: int = 12, position_downsample: int = 1,
-                 position_resize: str = "bilinear"):
-        check_positive(L=L)
-        super().__init__(C, CT, heads, position_encoding, scaled, position_size, position_downsample,
-                         position_resize)
-        self.L = L
+    def _build_filter(self) -> None:
         # unit-variance logits at the start, scaled or not (see the module docstring)
-        self.W_A = nn.Parameter(torch.randn(L, C) / (1.0 if scaled else math.sqrt(C // heads)))
+        self.W_A = nn.Parameter(torch.randn(self.L, self.C)
+                                / (1.0 if self.scaled else math.sqrt(self.C // self.heads)))
 
     def forward(self, X: torch.Tensor, T_in: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         check_feature_map(X, self.C)
         return self.tokens(X, self.W_A.expand(X.shape[0], -1, -1))
 
 
-class DynamicTokenizer(_Tokenizer):
+class DynamicTokenizer(Tokenizer):
     """Equation (5): keep T_in,b, renew T_in,a's half from the filter W_A = T_in,a W_{T→WA}.
 
     forward(X (N, C, H, W), T_in (N, L, CT)) → T'_in (N, L, CT), A (N, heads, HW, L/2).
     """
 
-    def __init__(self, C: int, CT: int, L: int, heads: int = 1, position_encoding: bool = True,
-                 scaled: bool = True, position_size: int = 12, position_downsample: int = 1,
-                 position_resize: str = "bilinear"):
-        check_positive(L=L)
-        if L % 2:
-            raise ValueError(f"dynamic tokenization splits the L tokens into halves: expected an even L, got L={L}")
-        super().__init__(C, CT, heads, position_encoding, scaled, position_size, position_downsample,
-                         position_resize)
-        self.L = L
-        self.W_T_to_WA = TokenConv(CT, C)
+    def _build_filter(self) -> None:
+        if self.L % 2:
+            raise ValueError(f"dynamic tokenization splits the L tokens into halves: expected an even L, "
+                             f"got L={self.L}")
+        self.W_T_to_WA = TokenConv(self.CT, self.C)
 
     def forward(self, X: torch.Tensor, T_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         check_feature_map(X, self.C)
@@ -138,3 +139,14 @@ class DynamicTokenizer(_Tokenizer):
         T_a, T_b = T_in.chunk(2, dim=1)
         new_tokens, A = self.tokens(X, self.W_T_to_WA(T_a))
         return torch.cat([T_b, new_tokens], dim=1), A
+
+
+def _position_encoder(position_encoding: bool | PositionEncoder, heads: int) -> PositionEncoder | None:
+    """The encoder a tokenizer with ``heads`` maps per token uses: a given one (checked to fit), a default one or
+    none."""
+    if isinstance(position_encoding, PositionEncoder):
+        if position_encoding.heads != heads:
+            raise ValueError(f"expected a position encoder over the tokenizer's {heads} coefficient map(s) per token, "
+                             f"got one over {position_encoding.heads}")
+        return position_encoding
+    return PositionEncoder(heads) if position_encoding else None
