@@ -16,6 +16,7 @@ from ..models import model_task
 from ..models.registry import check_model_options
 from .distributed import Distributed, init_distributed
 from .recipes import Recipe, get_recipe
+from .run_folder import RESUME_SETTINGS
 
 
 @dataclass
@@ -119,12 +120,12 @@ class RunPlan:
         return self.task == "segment"
 
     def settings(self) -> dict:
-        """The settings a resume compares with run.json (RESUME_SETTINGS)."""
-        c = self.config
-        return {"model": self.model, "model_options": json.dumps(c.model_options, sort_keys=True),
-                "data": self.data, "recipe": self.recipe.name, "seed": c.seed, "batch_size": self.batch_size,
-                "epochs": self.epochs, "peak_lr": self.peak_lr, "image_size": c.image_size,
-                "train_size": c.train_size, "val_size": c.val_size, "workers": c.workers}
+        """The settings a resume compares with run.json, one per name of RESUME_SETTINGS: the resolved ones, and
+        the rest as the config gives them."""
+        resolved = {"model": self.model, "model_options": json.dumps(self.config.model_options, sort_keys=True),
+                    "data": self.data, "recipe": self.recipe.name, "batch_size": self.batch_size,
+                    "epochs": self.epochs, "peak_lr": self.peak_lr}
+        return {name: resolved[name] if name in resolved else getattr(self.config, name) for name in RESUME_SETTINGS}
 
 
 MIN_IMAGE_SIZE = {"classify": 32, "segment": 64}  # the models' smallest input (check_image_batch)

@@ -31,7 +31,6 @@ checked against their SHA-256 when loaded.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import sys
 import time
@@ -134,9 +133,10 @@ def _correct(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> t
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, ctx: Distributed | None = None,
-             channels_last: bool = False, num_classes: int | None = None) -> dict[str, float]:
+             num_classes: int | None = None) -> dict[str, float]:
     """Mean cross-entropy ``loss`` and accuracy ``acc`` over ``loader`` (per image, or per labelled pixel),
-    summed across processes; with ``num_classes`` (segmentation) also the mean IoU ``miou``."""
+    summed across processes; with ``num_classes`` (segmentation) also the mean IoU ``miou``. Batches are
+    channels_last, as in training (module docstring)."""
     ctx = ctx or Distributed()
     model.eval()
     autocast, _ = _autocast(device)
@@ -145,8 +145,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, ctx: Di
     miou = segmentation_metrics(num_classes).to(device) if num_classes else None
     for images, labels in loader:
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
         with autocast:
             logits = model(images)
         loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum", ignore_index=ignore).item()
@@ -156,7 +155,8 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, ctx: Di
             miou.update(logits.argmax(1), labels)
     loss_sum, correct, count = all_reduce_sum([loss_sum, correct, count], device, ctx)
     if count == 0:
-        raise ValueError("the validation set is empty (or holds no labelled pixel)")
+        raise ValueError("the validation set is empty, or holds no labelled pixel (every mask value one the dataset "
+                         "ignores)")
     result = {"loss": loss_sum / count, "acc": correct / count}
     if miou is not None:
         result["miou"] = float(miou.compute()["miou"])
@@ -292,9 +292,9 @@ def _run(plan: RunPlan, measures: list[EpochMeasure], recorded: dict | None, sta
     data = _Data(plan)
     trainee = _Trainee(plan, data.num_classes, len(data.train_loader))
     run_id = recorded.get("run_id") if recorded is not None else uuid.uuid4().hex
-    meta = {"model": plan.model, "task": plan.task, "data": plan.data, "recipe": plan.recipe.name,
-            "num_classes": data.num_classes, "seed": config.seed,
-            "model_options": json.dumps(config.model_options, sort_keys=True), "run_id": run_id}
+    settings = plan.settings()
+    meta = {**{name: settings[name] for name in ("model", "data", "recipe", "seed", "model_options")},
+            "task": plan.task, "num_classes": data.num_classes, "run_id": run_id}
     measures = [m for m in measures if m.start(unwrap(trainee.model), device)] if ctx.is_main else []
     start_epoch, rows, measured = 0, [], {m.name: [] for m in measures}
     run = run_json(plan, meta, data.classes, measures)
@@ -403,8 +403,8 @@ def _validate(plan: RunPlan, data: _Data, trainee: _Trainee, trained: nn.Module,
     """The epoch's metrics row: its training figures, and validation of the model (and of its EMA)."""
     device, ctx, out = plan.device, plan.ctx, plan.out
     classes = data.num_classes if plan.segment else None
-    val = evaluate(trained, data.val_loader, device, ctx, True, classes)
-    ema_val = evaluate(trainee.ema, data.val_loader, device, ctx, True, classes) if trainee.ema is not None else {}
+    val = evaluate(trained, data.val_loader, device, ctx, classes)
+    ema_val = evaluate(trainee.ema, data.val_loader, device, ctx, classes) if trainee.ema is not None else {}
     for what, result in (("validation loss", val), ("EMA validation loss", ema_val)):
         if result:
             _check_finite(what, result["loss"], epoch, out)

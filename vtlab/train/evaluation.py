@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from torch.utils.data import DataLoader
 
 from .._checks import check_positive
@@ -55,6 +56,7 @@ def evaluate_run(run: str | Path, split: str = "val", ema: bool = False, data: s
     if "classes" in info:  # the run's training classes, in label order
         check_same_classes(info["classes"], dataset.classes, data or info["data"])
     target = resolve_device(device)
-    result = evaluate(model.to(target), DataLoader(dataset, batch_size), target,
+    model = model.to(target, memory_format=torch.channels_last)  # as the run validated it
+    result = evaluate(model, DataLoader(dataset, batch_size), target,
                       num_classes=dataset.num_classes if task == "segment" else None)
     return {**result, "images": len(dataset)}
