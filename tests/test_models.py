@@ -7,6 +7,7 @@ import torchvision
 import vtlab
 from vtlab.models import VT_CONFIGS, VTResNet
 from vtlab.vt import PositionEncoder, StaticTokenizer, TokenConv, Transformer, VTConfig, parts
+from vtlab.vt.block import ABLATION_SWITCHES
 
 ALL = ["resnet18", "resnet34", "resnet50", "resnet101", "vt_resnet18", "vt_resnet34", "vt_resnet50", "vt_resnet101",
        "resnet_mini", "vt_resnet_mini"]
@@ -82,6 +83,19 @@ def test_block_and_vt_fpn_build_the_relation_registered_for_the_config(monkeypat
     assert all(isinstance(b.transformer, Marked) for b in classifier.vt.blocks)
     assert isinstance(neck.transformer, Marked)
     assert not isinstance(vtlab.create_model("vt_fpn_resnet_mini").fpn.transformer, Marked)
+
+
+def test_table3_ablations_are_the_switches_declared_beside_vtconfig():
+    from vtlab.cli import ABLATIONS as CLI_ABLATIONS
+    from vtlab.cost import paper
+    from vtlab.viz.ablation import SWITCHES
+
+    assert ABLATION_SWITCHES == {"TF": "transformer", "PE": "position_encoding", "DT": "dynamic"}
+    assert all(getattr(VTConfig(), switch) is True for switch in ABLATION_SWITCHES.values())  # an ablation turns off
+    assert paper.ABLATIONS == {"-TF": {"transformer": False}, "-PE": {"position_encoding": False},
+                               "-DT": {"dynamic": False}}
+    assert CLI_ABLATIONS == {label.removeprefix("-"): options for label, options in paper.ABLATIONS.items()}
+    assert SWITCHES == ABLATION_SWITCHES
 
 
 def test_stages_1_to_4_load_torchvision_weights():

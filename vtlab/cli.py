@@ -14,6 +14,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .vt.block import ABLATION_SWITCHES
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, with its errors on one line (``vtlab: error: ...``) like every other error of the command."""
@@ -66,7 +68,7 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-ABLATIONS = {"TF": {"transformer": False}, "PE": {"position_encoding": False}, "DT": {"dynamic": False}}
+ABLATIONS = {name: {switch: False} for name, switch in ABLATION_SWITCHES.items()}  # --ablate TF → transformer=False
 
 
 def default_recipe(task: str | None, model: str | None) -> str:

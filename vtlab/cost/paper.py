@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..vt.block import ABLATION_SWITCHES
+
 
 @dataclass(frozen=True)
 class ImageNetRow:
@@ -88,12 +90,8 @@ TABLE3: tuple[AblationRow, ...] = (
     AblationRow("vt_resnet34", "-DT", 73.40, 3.246, 16.92),
 )
 
-# The vtlab switch that each Table 3 ablation turns off.
-ABLATIONS: dict[str, dict[str, bool]] = {
-    "-TF": {"transformer": False},
-    "-PE": {"position_encoding": False},
-    "-DT": {"dynamic": False},
-}
+# The VT options of each Table 3 ablation, by the paper's label: "-TF" → {"transformer": False}, ...
+ABLATIONS: dict[str, dict[str, bool]] = {f"-{name}": {switch: False} for name, switch in ABLATION_SWITCHES.items()}
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,13 @@ from plotly.subplots import make_subplots
 from ..cost import paper
 from ..cost.report import cost_deltas, paper_deltas
 from ..train.ablation import AblationSummary
+from ..vt.block import ABLATION_SWITCHES
 from .costs import short_name
 from .explorer import FigureExplorer
 
 # Widget control → the VT option it switches (True: the component is kept), in Table 3's order: "TF" →
-# "transformer", from the paper's "-TF" → {"transformer": False}.
-SWITCHES: dict[str, str] = {label.removeprefix("-"): option
-                            for label, options in paper.ABLATIONS.items() for option in options}
+# "transformer" (the declaration beside VTConfig).
+SWITCHES: dict[str, str] = ABLATION_SWITCHES
 SWITCH_NAMES = {"TF": "transformer", "PE": "position encoding", "DT": "dynamic tokens"}
 TABLE3_MODELS = tuple(dict.fromkeys(row.model for row in paper.TABLE3))
 PANELS = ("MACs (M)", "parameters (M)", "top-1 accuracy (points)")

@@ -91,6 +91,12 @@ class VTConfig:
         return VTConfig(**{**asdict(self), **changes})
 
 
+# Table 3's ablations, each by its short name in the paper ("-TF" removes "TF"), and the VTConfig switch that
+# removes it when set to False. The paper's table (vtlab.cost.paper.ABLATIONS), `vtlab train --ablate` and the
+# ablation widget (vtlab.viz.ablation) are derived from this one declaration.
+ABLATION_SWITCHES: dict[str, str] = {"TF": "transformer", "PE": "position_encoding", "DT": "dynamic"}
+
+
 class VisualTransformerBlock(nn.Module):
     """forward(X_in (N, C, H, W), T_prev (N, L, CT) or None) → X_out (N, C, H, W), T_out (N, L, CT), A.
 
