@@ -2,13 +2,26 @@
 the real formats and fail with errors that name the file."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from vtlab.data import SHAPES, CIFARDataset, DigitsDataset, ImageFolderDataset, ShapesDataset, create_dataset
+from vtlab.data import (
+    REGISTRY,
+    SHAPES,
+    TASKS,
+    CIFARDataset,
+    DigitsDataset,
+    ImageFolderDataset,
+    ShapesDataset,
+    create_data,
+    create_dataset,
+    data_help,
+    parse_data,
+)
 
 
 def test_shapes_are_deterministic_and_seeded():
@@ -158,3 +171,41 @@ def test_a_length_keeps_a_seeded_sample_of_any_dataset(tmp_path):
     assert {part[1] for part in (create_dataset(str(tmp_path), "train", length=4)[i] for i in range(4))} == {0, 1}
     with pytest.raises(ValueError, match="at most the dataset's 12 items, got 13"):
         create_dataset(str(tmp_path), "train", length=13)
+
+
+def test_one_registry_serves_both_tasks_and_the_help():
+    """Every name of the registry is parsed for the tasks its entry serves and refused, naming the task it
+    belongs to, for the others; the --data help lists each task's names."""
+    listed = {words: re.split(r", | or ", names) for words, names in (part.split(": ") for part in
+                                                                      data_help().split("; "))}
+    assert listed["classification"][-1] == "an ImageNet-style folder"
+    for name, entry in REGISTRY.items():
+        value = f"{name}:/some/root" if entry.layout is not None else name
+        for task, words in TASKS.items():
+            assert (entry.usage in listed[words]) == (task in entry.loaders)
+            if task in entry.loaders:
+                spec = parse_data(value, task)
+                assert (spec.kind, spec.root, spec.image_size) == (name, "/some/root" if entry.layout else None,
+                                                                    entry.image_size)
+            else:
+                with pytest.raises(ValueError, match=rf"unknown .*data '{value}'; .*; '{name}' is .* data$"):
+                    parse_data(value, task)
+    spec = parse_data("lip:/data/LIP", "segment")
+    assert (spec.kind, spec.root, spec.image_size, spec.mean) == ("lip", "/data/LIP", 473, (0.485, 0.456, 0.406))
+    assert listed["segmentation"] == ["shapes", "coco-stuff:ROOT", "lip:ROOT"]
+
+
+def test_download_is_refused_for_data_that_are_not_downloaded(tmp_path):
+    for task, data in (("classify", "digits"), ("classify", str(tmp_path)), ("segment", "shapes")):
+        with pytest.raises(ValueError, match=rf"expected --download only with cifar10:ROOT or cifar100:ROOT .*got it "
+                                             rf"with '{data}'"):
+            create_data(task, data, "train", download=True, length=2)
+
+
+def test_a_recipe_augmentation_selects_the_segmentation_augmentation():
+    """create_data takes a recipe's augment for either task: segmentation rescales, crops and flips for any but
+    "none" (the segmentation recipes say "flip", the same)."""
+    for augment, flips in (("none", False), ("flip", True), ("autoaugment", True)):
+        steps = create_data("segment", "shapes", "train", augment=augment, length=2).transform.steps
+        assert any(type(step).__name__ == "PairedHorizontalFlip" for step in steps) == flips
+    assert not create_data("segment", "shapes", "val", augment="flip", length=2).transform.steps

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import vtlab.data as data
-from vtlab.data import CIFARDataset, ImageFolderDataset, LIPDataset, create_dataset
+from vtlab.data import CIFARDataset, ImageFolderDataset, LIPDataset, create_dataset, registry
 from vtlab.data.folders import load_image
 
 LIP = {"train": ("TrainVal_images/train_images", "TrainVal_parsing_annotations/train_segmentations"),
@@ -230,7 +230,7 @@ def test_a_built_in_name_takes_no_root(name):
 def test_a_built_in_name_beside_a_folder_of_that_name_says_which_it_uses(tmp_path, monkeypatch, capsys):
     write_classes(tmp_path / "digits")
     monkeypatch.chdir(tmp_path)
-    data._note_shadowed_folder.cache_clear()
+    registry._note_shadowed_folder.cache_clear()
     assert data.parse_data("digits").kind == "digits"
     assert data.parse_data("digits").kind == "digits"
     assert capsys.readouterr().err == ("vtlab: note: --data digits is the built-in digits set, not the folder "

@@ -15,6 +15,8 @@ from vtlab.data import (
     LIPDataset,
     PairedHorizontalFlip,
     ShapesSegmentationDataset,
+    create_data,
+    create_dataset,
     create_segmentation_dataset,
     segmentation_transform,
 )
@@ -128,16 +130,36 @@ def test_coco_stuff_train_items_batch(tmp_path):
         assert set(masks.unique().tolist()) <= {0, 90, IGNORE_INDEX}
     # the 40x30 image (all class 0) rescaled by 0.5..2 relative to 64 wide, in 64x64 crops: where it is smaller
     # than the crop, the padding is IGNORE_INDEX, never class 0
-    data = create_segmentation_dataset(f"coco-stuff:{root}", "train", image_size=64, length=1)
+    data = create_segmentation_dataset(f"coco-stuff:{root}", "train", image_size=64)
     counts = sum(torch.bincount(data[0][1].flatten(), minlength=256) for _ in range(12))
     assert counts[IGNORE_INDEX] > 0 and counts[0] > 0 and counts[1:IGNORE_INDEX].sum() == 0
 
 
-def test_length_keeps_the_first_pairs_in_sorted_order(tmp_path):
-    root = write_coco(tmp_path)
-    data = create_segmentation_dataset(f"coco-stuff:{root}", "val", length=2)
-    assert [image.name for image, _ in data.samples] == ["000000000001.jpg", "000000000002.jpg"]
-    assert [label.name for _, label in data.samples] == ["000000000001.png", "000000000002.png"]
+def test_a_length_keeps_a_seeded_sample_by_the_rule_of_classification(tmp_path):
+    """--train-size / --val-size on COCO-stuff and LIP: a seeded sample, the same draw as a classification folder
+    of as many images, rather than the first pairs in file-name order."""
+    for i in range(8):
+        write_pair(tmp_path / "lip", LIP["val"], f"{i:03d}", np.full((6, 8), i, np.uint8))
+        (tmp_path / "folder" / "val" / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "folder" / "val" / "ab"[i % 2] / f"{i}.png")
+    full = create_segmentation_dataset(f"lip:{tmp_path / 'lip'}", "val", image_size=8)
+    part = create_segmentation_dataset(f"lip:{tmp_path / 'lip'}", "val", image_size=8, length=3)
+    again = create_segmentation_dataset(f"lip:{tmp_path / 'lip'}", "val", image_size=8, length=3)
+    other = create_segmentation_dataset(f"lip:{tmp_path / 'lip'}", "val", image_size=8, length=3, seed=1)
+    assert len(part) == 3 and part.indices == again.indices != other.indices and part.indices != [0, 1, 2]
+    assert part.indices == sorted(part.indices)
+    assert part.indices == create_dataset(str(tmp_path / "folder"), "val", length=3).indices
+    assert (part.classes, part.num_classes, part.ignore_index, part.image_size) == (LIP_CLASSES, 20, 255, 8)
+    for position, index in enumerate(part.indices):  # the items are the full dataset's, label value = file number
+        assert torch.equal(part[position][1], full[index][1]) and int(part[position][1][0, 0]) == index
+    assert create_data("segment", f"lip:{tmp_path / 'lip'}", "val", 8, length=3).indices == part.indices
+    with pytest.raises(ValueError, match="at most the dataset's 8 items, got 9"):
+        create_segmentation_dataset(f"lip:{tmp_path / 'lip'}", "val", length=9)
+
+
+def test_a_length_renders_that_many_shapes_scenes():
+    data = create_segmentation_dataset("shapes", "val", length=3)
+    assert len(data) == 3 and torch.equal(data.masks, ShapesSegmentationDataset("val", length=5).masks[:3])
 
 
 def test_lip_classes_sizes_and_label_mapping(tmp_path):
@@ -267,9 +289,10 @@ def test_image_and_label_sizes_must_agree(tmp_path):
 
 
 @pytest.mark.parametrize("data, kwargs, message", [
-    ("ade20k:/x", {}, r"unknown segmentation data 'ade20k:/x'; expected one of 'shapes', 'coco-stuff:ROOT', "
-                      r"'lip:ROOT'"),
-    ("shapes:/x", {}, "unknown segmentation data 'shapes:/x'"),
+    ("ade20k:/x", {}, r"^unknown segmentation data 'ade20k:/x'; expected 'shapes', 'coco-stuff:ROOT' or "
+                      r"'lip:ROOT'$"),
+    ("digits", {}, r"^unknown segmentation data 'digits'; expected .*; 'digits' is classification data$"),
+    ("shapes:/x", {}, r"^expected the built-in 'shapes' alone \(it reads no files\), got 'shapes:/x'$"),
     ("coco-stuff", {}, r"expected coco-stuff:ROOT naming the folder that holds the COCO-stuff files"),
     ("lip:", {}, r"expected lip:ROOT"),
     ("shapes", {"split": "test"}, r"unknown split 'test'; expected 'train' or 'val'"),

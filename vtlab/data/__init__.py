@@ -1,31 +1,24 @@
-"""Datasets: the embedded offline ones (``shapes``, ``digits``) and real loaders (CIFAR, ImageNet-style
-folders), behind one entry point for classification, :func:`create_dataset`; and semantic segmentation
-(``shapes`` masks, COCO-stuff, LIP) behind :func:`create_segmentation_dataset` (see :mod:`vtlab.data.segmentation`).
+"""Datasets for classification and semantic segmentation, behind one entry point, :func:`create_data`: the
+embedded offline sets (``shapes``, ``shapes-pairs``, ``digits``) and real loaders (CIFAR, ImageNet-style
+folders, COCO-stuff, LIP), each one entry of the data registry (:mod:`vtlab.data.registry`), which says what
+each ``--data`` name means. :func:`create_dataset` and :func:`create_segmentation_dataset` are
+:func:`create_data` for one task.
 
-``data`` names a classification dataset: ``"shapes"``, ``"shapes-pairs"`` (scenes labelled by two objects),
-``"digits"``, ``"cifar10:ROOT"``, ``"cifar100:ROOT"``, or
-the path of an ImageNet-style folder tree (ROOT/train/<class>/<image>, ROOT/val/<class>/<image>).
-
-The built-in names keep their meaning in every folder: a bare ``digits`` (``shapes``, ``shapes-pairs``) is the
-built-in set even where a folder of that name exists, since a run folder or a download often carries the
-dataset's name, and a name whose meaning changed with the working directory would train on the wrong data
-without a word. Where such a folder exists, one line on stderr says so and how to name the folder instead
-(``./digits``). The built-in sets take no ROOT: ``digits:/path`` is an error, not a root ignored.
+One rule for a length (``--train-size``, ``--val-size``), whatever the task: data that are generated
+(``shapes``, ``shapes-pairs``) generate that many items, and scene i does not depend on how many; every other
+dataset keeps that many items drawn without replacement by a generator seeded with ``seed``, in their original
+order (:class:`ClassSubset`). The same items on every machine, and a sample rather than the first classes of a
+folder sorted by class, or, for COCO-stuff and LIP, the first images in file-name order.
 
 Before training, :func:`scan_dataset` checks every file of a folder dataset (see :mod:`vtlab.data.scan`).
 """
 
 from __future__ import annotations
 
-import functools
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset, Subset
-from torchvision.transforms import v2
 
 from .._checks import check_positive
 from .checks import check_choice, check_inputs
@@ -33,6 +26,7 @@ from .cifar import CIFARDataset
 from .digits import DigitsDataset
 from .folders import IMAGENET_MEAN, IMAGENET_STD, ImageFolderDataset
 from .images import BadFileError, load_image
+from .registry import FOLDER, REGISTRY, TASKS, DataEntry, DataSpec, Request, data_help, parse_data
 from .scan import scan_dataset
 from .segmentation import (
     COCO_STUFF_CLASSES,
@@ -42,106 +36,73 @@ from .segmentation import (
     LIPDataset,
     SegmentationFolderDataset,
     ShapesSegmentationDataset,
-    create_segmentation_dataset,
 )
 from .shapes import SHAPES, ShapesDataset
-from .transforms import PairedHorizontalFlip, SegmentationTransform, segmentation_transform
+from .transforms import (
+    AUGMENTS,
+    SEGMENTATION_AUGMENTS,
+    PairedHorizontalFlip,
+    SegmentationTransform,
+    classification_transform,
+    segmentation_transform,
+)
 
-AUGMENTS = ("none", "flip", "autoaugment")
-BUILT_IN = ("shapes", "shapes-pairs", "digits")
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """What a training run needs to know about a dataset before loading it."""
-
-    kind: str  # "shapes", "digits", "cifar10", "cifar100" or "folder"
-    root: str | None
-    image_size: int  # native (tensor datasets) or default crop (folders)
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    flips: bool  # whether a horizontal flip keeps the label
+SPLITS = ("train", "val")
+KEPT = ("classes", "num_classes", "ignore_index", "image_size")  # what a sample keeps of its dataset
 
 
-def parse_data(data: str) -> DataSpec:
-    """Read a ``--data`` value (see the module docstring)."""
-    check_inputs(data=data)
-    kind, colon, root = data.partition(":")
-    if kind in BUILT_IN and colon:
-        raise ValueError(f"expected the built-in {kind!r} alone (it reads no files), got {data!r}; for an image "
-                         f"folder tree named {kind}, give its path (./{kind})")
-    if kind in BUILT_IN and Path(kind).is_dir():
-        _note_shadowed_folder(kind)
-    if kind in ("shapes", "shapes-pairs"):
-        return DataSpec(kind, None, 64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), True)
-    if kind == "digits":
-        return DataSpec("digits", None, 32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), False)
-    if kind in ("cifar10", "cifar100"):
-        if not root:
-            raise ValueError(f"expected {kind}:ROOT naming the folder that holds the CIFAR files, got {data!r}")
-        return DataSpec(kind, root, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), True)
-    if Path(data).expanduser().is_dir():
-        return DataSpec("folder", data, 224, IMAGENET_MEAN, IMAGENET_STD, True)
-    raise ValueError(f"unknown data {data!r}; expected 'shapes', 'shapes-pairs', 'digits', 'cifar10:ROOT', "
-                     f"'cifar100:ROOT' or an existing folder laid out as ROOT/train/<class>/<image>")
+def create_data(task: str, data: str, split: str = "train", image_size: int | None = None, augment: str = "none",
+                download: bool = False, length: int | None = None, seed: int = 0) -> Dataset:
+    """The dataset ``data`` (a ``--data`` value, see :mod:`vtlab.data.registry`) for ``task`` ("classify" or
+    "segment"), with its transform; it has ``num_classes`` and ``classes`` attributes, and for segmentation
+    ``ignore_index`` (255) and ``image_size`` (S, the side of every item).
 
-
-@functools.cache
-def _note_shadowed_folder(name: str) -> None:
-    """Say once per process that the built-in ``name`` is used although a folder of that name exists here."""
-    print(f"vtlab: note: --data {name} is the built-in {name} set, not the folder ./{name} here; to train on the "
-          f"folder, pass --data ./{name}", file=sys.stderr)
-
-
-def classification_transform(spec: DataSpec, train: bool, image_size: int | None = None, augment: str = "none"):
-    """uint8 image (or PIL for folders) → normalised float tensor, with the recipe's augmentation if ``train``."""
-    if not isinstance(spec, DataSpec):
-        raise ValueError(f"expected spec to be a DataSpec (from parse_data), got {type(spec).__name__}")
-    check_inputs(train=train, image_size=image_size)
+    ``augment`` is a recipe's augmentation ("none", "flip" or "autoaugment"), applied to the train split only;
+    segmentation has one (rescale, crop and flip), used unless ``augment`` is "none". ``length`` limits the
+    dataset's size by the one rule of the module docstring; ``seed`` chooses the generated scenes (and the
+    digits' split) and the sample. ``download`` lets CIFAR fetch its archive; asked of other data, it is an
+    error rather than a flag ignored.
+    """
+    check_inputs(data=data, image_size=image_size, seed=seed, download=download, length=length)
+    check_choice("split", split, SPLITS)
     check_choice("augment", augment, AUGMENTS)
-    size = image_size if image_size is not None else spec.image_size
-    steps: list = [v2.ToImage()]
-    if spec.kind == "folder":
-        steps += [v2.RandomResizedCrop(size, antialias=True)] if train else \
-                 [v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size)]
-    elif size != spec.image_size:
-        steps.append(v2.Resize((size, size), antialias=True))
-    if train and augment != "none" and spec.flips:
-        steps.append(v2.RandomHorizontalFlip())
-    if train and augment == "autoaugment":
-        steps.append(v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET))
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(spec.mean, spec.std)]
-    return v2.Compose(steps)
+    spec = parse_data(data, task)
+    entry, loader = spec.entry, spec.entry.loaders[task]
+    if download and not entry.downloads:
+        downloadable = [e.usage for e in REGISTRY.values() if e.downloads]
+        raise ValueError(f"expected --download only with {' or '.join(downloadable)} (the data vtlab can download), "
+                         f"got it with {data!r}, which vtlab does not download")
+    train = split == "train"
+    if task == "segment":
+        transform = segmentation_transform(loader.dataset, train, image_size, "none" if augment == "none" else "flip")
+    else:
+        transform = classification_transform(spec, train, image_size, augment)
+    dataset = loader.build(Request(spec.root, split, size=entry.image_size, transform=transform, seed=seed,
+                                   length=length if entry.renders else None, download=download))
+    if task == "segment":
+        dataset.image_size = image_size if image_size is not None else entry.image_size
+    return dataset if length is None or entry.renders else ClassSubset(dataset, length, seed)
 
 
 def create_dataset(data: str, split: str = "train", image_size: int | None = None, augment: str = "none",
                    seed: int = 0, download: bool = False, length: int | None = None) -> Dataset:
-    """A classification dataset with its transform; it has ``num_classes`` and ``classes`` attributes.
+    """A classification dataset with its transform: :func:`create_data` for "classify". Items are (image float32
+    (3, S, S), label)."""
+    return create_data("classify", data, split, image_size, augment, download, length, seed)
 
-    ``length`` limits the dataset's size: ``shapes`` renders that many scenes; the others keep ``length`` items
-    drawn without replacement by a generator seeded with ``seed`` (the same items on every machine, and not
-    just the first classes of a folder sorted by class). ``download`` lets CIFAR fetch its archive.
-    """
-    check_inputs(data=data, image_size=image_size, seed=seed, download=download, length=length)
-    check_choice("split", split, ("train", "val"))
-    check_choice("augment", augment, AUGMENTS)
-    spec = parse_data(data)
-    transform = classification_transform(spec, split == "train", image_size, augment)
-    if spec.kind in ("shapes", "shapes-pairs"):
-        return ShapesDataset(split, size=spec.image_size, length=length, seed=seed, transform=transform,
-                             task="pair" if spec.kind == "shapes-pairs" else "largest")
-    if spec.kind == "digits":
-        dataset = DigitsDataset(split, size=spec.image_size, seed=seed, transform=transform)
-    elif spec.kind in ("cifar10", "cifar100"):
-        dataset = CIFARDataset(spec.root, spec.kind, split, download=download, transform=transform)
-    else:
-        dataset = ImageFolderDataset(spec.root, split, transform=transform)
-    return dataset if length is None else ClassSubset(dataset, length, seed)
+
+def create_segmentation_dataset(data: str, split: str = "train", image_size: int | None = None,
+                                augment: str = "flip", seed: int = 0, length: int | None = None) -> Dataset:
+    """A segmentation dataset with its transform: :func:`create_data` for "segment". Items are (image float32
+    (3, S, S), mask int64 (S, S)); ``augment`` is "none" or "flip" (see :mod:`vtlab.data.transforms`)."""
+    check_choice("augment", augment, SEGMENTATION_AUGMENTS)
+    return create_data("segment", data, split, image_size, augment, length=length, seed=seed)
 
 
 class ClassSubset(Subset):
-    """``length`` items of a classification dataset, drawn without replacement by a generator seeded with
-    ``seed``, in their original order; it keeps the dataset's ``classes`` and ``num_classes``."""
+    """``length`` items of a dataset, drawn without replacement by a generator seeded with ``seed``, in their
+    original order; it keeps the dataset's ``classes`` and ``num_classes`` (and a segmentation dataset's
+    ``ignore_index`` and ``image_size``)."""
 
     def __init__(self, dataset: Dataset, length: int, seed: int = 0):
         check_positive(length=length)
@@ -150,7 +111,9 @@ class ClassSubset(Subset):
             raise ValueError(f"expected a length of at most the dataset's {len(dataset)} items, got {length}")
         chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:length]
         super().__init__(dataset, chosen.sort().values.tolist())
-        self.classes, self.num_classes = dataset.classes, dataset.num_classes
+        for name in KEPT:
+            if hasattr(dataset, name):
+                setattr(self, name, getattr(dataset, name))
 
 
 def check_same_classes(train: Sequence[str], val: Sequence[str], data: str = "the data") -> None:
@@ -168,9 +131,10 @@ def check_same_classes(train: Sequence[str], val: Sequence[str], data: str = "th
                      f"{len(train)} and {len(val)}: {detail or 'the same names in another order'}")
 
 
-__all__ = ["AUGMENTS", "COCO_STUFF_CLASSES", "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD", "LIP_CLASSES", "SHAPES",
-           "BadFileError", "CIFARDataset", "COCOStuffDataset", "ClassSubset", "DataSpec", "DigitsDataset",
-           "ImageFolderDataset", "LIPDataset", "PairedHorizontalFlip", "SegmentationFolderDataset",
-           "SegmentationTransform", "ShapesDataset", "ShapesSegmentationDataset", "check_same_classes",
-           "classification_transform", "create_dataset", "create_segmentation_dataset", "load_image", "parse_data",
+__all__ = ["AUGMENTS", "COCO_STUFF_CLASSES", "FOLDER", "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD", "LIP_CLASSES",
+           "REGISTRY", "SEGMENTATION_AUGMENTS", "SHAPES", "TASKS", "BadFileError", "CIFARDataset", "COCOStuffDataset",
+           "ClassSubset", "DataEntry", "DataSpec", "DigitsDataset", "ImageFolderDataset", "LIPDataset",
+           "PairedHorizontalFlip", "SegmentationFolderDataset", "SegmentationTransform", "ShapesDataset",
+           "ShapesSegmentationDataset", "check_same_classes", "classification_transform",
+           "create_data", "create_dataset", "create_segmentation_dataset", "data_help", "load_image", "parse_data",
            "scan_dataset", "segmentation_transform"]

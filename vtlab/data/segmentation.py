@@ -1,23 +1,22 @@
-"""Semantic-segmentation datasets (Section 4.2, Table 4): the embedded ``shapes`` masks, COCO-stuff and LIP,
-behind one entry point, :func:`create_segmentation_dataset`.
+"""Semantic-segmentation datasets (Section 4.2, Table 4): the embedded ``shapes`` masks, COCO-stuff and LIP.
+The data registry (:mod:`vtlab.data.registry`) names them ``shapes``, ``coco-stuff:ROOT`` and ``lip:ROOT``, and
+:func:`vtlab.data.create_segmentation_dataset` builds them with their transform.
 
 Items are ``(image, mask)``: image float32 (3, S, S) normalised with the dataset's mean and std, mask int64
 (S, S) holding class indices in [0, num_classes) or :data:`IGNORE_INDEX` (255), which losses and metrics skip.
 Every item of a dataset has the same S, so that default collation batches them.
 
-``data`` names a dataset:
-
-- ``"shapes"``: the procedural scenes of :mod:`vtlab.data.shapes`, 7 classes (background and the 6 shapes),
+- ``shapes``: the procedural scenes of :mod:`vtlab.data.shapes`, 7 classes (background and the 6 shapes),
   64×64 (S defaults to 64), mean/std (0.5, 0.5, 0.5)/(0.25, 0.25, 0.25) as in the classification path.
   Needs no files.
-- ``"coco-stuff:ROOT"``: COCO-stuff 164k as it unpacks (the 2017 images and the "stuffthingmaps" PNGs, one
+- ``coco-stuff:ROOT``: COCO-stuff 164k as it unpacks (the 2017 images and the "stuffthingmaps" PNGs, one
   uint8 PNG per image: 0–90 thing classes, 91–181 the 91 stuff classes, 255 unlabeled). Training and
   evaluation are stuff-only, as the paper's 91 stuff classes: stuff value v becomes class v - 91, and thing
   pixels and unlabeled pixels become IGNORE_INDEX. Other values (182–254) are not COCO-stuff's:
   :func:`vtlab.data.scan_dataset` reports them before training (a loader alone maps them to IGNORE_INDEX).
   S defaults to 512: the paper counts MACs at 800×1216 (Table 4) but, as is usual for COCO-stuff, trains on
   crops; 512 is the common crop.
-- ``"lip:ROOT"``: Look Into Person as it unpacks, 20 classes (background and 19 parts), PNG values 0–19
+- ``lip:ROOT``: Look Into Person as it unpacks, 20 classes (background and 19 parts), PNG values 0–19
   (255 is taken as unlabeled); the scan reports any other value (a loader alone maps it to IGNORE_INDEX).
   S defaults to 473, the paper's LIP resolution.
 
@@ -44,9 +43,7 @@ from .folders import IMAGENET_MEAN, IMAGENET_STD
 from .images import load_image
 from .labels import IGNORE_INDEX, load_label, make_label_table, read_label, value_table
 from .shapes import SHAPES, ShapesDataset
-from .transforms import segmentation_transform
 
-SEGMENTATION_DATA = ("shapes", "coco-stuff:ROOT", "lip:ROOT")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LABEL_SUFFIX = ".png"
 
@@ -96,7 +93,7 @@ class SegmentationFolderDataset(Dataset):
     """Pairs of image and label PNG found by file stem in ROOT/<image folder> and ROOT/<label folder> of a
     split, the label's values mapped through ``label_table``. Items are (image uint8 (3, H, W), mask int64
     (H, W)), or what ``transform(image, mask)`` returns (it gets a ``tv_tensors.Image`` and a uint8
-    ``tv_tensors.Mask``). ``length`` keeps the first ``length`` pairs in sorted order.
+    ``tv_tensors.Mask``); the pairs are in the sorted order of their stems.
 
     Subclasses set the class attributes: ``folders`` (split → (image folder, label folder), relative to ROOT),
     ``layout`` (the expected layout, for errors), ``classes``, ``label_table``, ``defined_values`` (the PNG
@@ -117,8 +114,8 @@ class SegmentationFolderDataset(Dataset):
     native_size: int | None = None  # images of any size: rescaled and cropped or padded to S×S
     mean, std = IMAGENET_MEAN, IMAGENET_STD
 
-    def __init__(self, root: str | Path, split: str = "train", transform=None, length: int | None = None):
-        check_inputs(root=root, transform=transform, length=length)
+    def __init__(self, root: str | Path, split: str = "train", transform=None):
+        check_inputs(root=root, transform=transform)
         check_choice("split", split, tuple(self.folders))
         root = Path(root).expanduser()
         if not root.is_dir():
@@ -132,7 +129,7 @@ class SegmentationFolderDataset(Dataset):
             raise ValueError(f"{image_dir} holds no images ({', '.join(IMAGE_SUFFIXES)}); expected {self.layout}")
         _check_matched(images, labels, f"image(s) in {image_dir} have no label PNG in {label_dir}")
         _check_matched(labels, images, f"label PNG(s) in {label_dir} have no image in {image_dir}")
-        stems = sorted(images)[:length]
+        stems = sorted(images)
         self.root, self.split, self.transform = root, split, transform
         self.samples = [(images[stem], labels[stem]) for stem in stems]
 
@@ -211,35 +208,6 @@ class LIPDataset(SegmentationFolderDataset):
     image_size = 473
 
 
-def create_segmentation_dataset(data: str, split: str = "train", image_size: int | None = None,
-                                augment: str = "flip", seed: int = 0, length: int | None = None) -> Dataset:
-    """A segmentation dataset with its transform (see the module docstring for ``data`` and the transforms).
-
-    The dataset has ``num_classes``, ``classes``, ``ignore_index`` (255) and ``image_size`` (S, the side of
-    every item) attributes. ``augment`` ("none" or "flip") applies to the train split only. ``length`` limits
-    the number of items (shapes: scenes generated; folders: the first pairs in sorted order); ``seed`` chooses
-    the shapes scenes.
-    """
-    check_inputs(data=data, image_size=image_size, seed=seed, length=length)
-    kind, colon, root = data.partition(":")
-    datasets = {"shapes": ShapesSegmentationDataset, "coco-stuff": COCOStuffDataset, "lip": LIPDataset}
-    if kind not in datasets or (kind == "shapes" and colon):
-        raise ValueError(f"unknown segmentation data {data!r}; expected one of "
-                         f"{', '.join(map(repr, SEGMENTATION_DATA))}")
-    if kind != "shapes" and not root:
-        raise ValueError(f"expected {kind}:ROOT naming the folder that holds the {datasets[kind].name} files "
-                         f"({datasets[kind].layout}), got {data!r}")
-    check_choice("split", split, ("train", "val"))
-    cls = datasets[kind]
-    transform = segmentation_transform(cls, split == "train", image_size, augment)
-    if kind == "shapes":
-        dataset = ShapesSegmentationDataset(split, size=cls.native_size, length=length, seed=seed, transform=transform)
-    else:
-        dataset = cls(root, split, transform=transform, length=length)
-    dataset.image_size = image_size if image_size is not None else cls.image_size
-    return dataset
-
-
-__all__ = ["COCO_STUFF_CLASSES", "IGNORE_INDEX", "LIP_CLASSES", "LIP_FLIP_PAIRS", "SEGMENTATION_DATA",
-           "COCOStuffDataset", "LIPDataset", "SegmentationFolderDataset", "ShapesSegmentationDataset",
-           "create_segmentation_dataset", "load_label", "make_label_table", "read_label", "value_table"]
+__all__ = ["COCO_STUFF_CLASSES", "IGNORE_INDEX", "LIP_CLASSES", "LIP_FLIP_PAIRS", "COCOStuffDataset", "LIPDataset",
+           "SegmentationFolderDataset", "ShapesSegmentationDataset", "load_label", "make_label_table", "read_label",
+           "value_table"]

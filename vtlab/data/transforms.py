@@ -1,10 +1,16 @@
-"""The transforms that turn a dataset's raw items into tensors of one size: for segmentation, geometry applied to
-an (image, mask) pair alike, so that every mask pixel stays on its image pixel.
+"""The transforms that turn a dataset's raw items into normalised tensors of one size.
 
-Items come out as image float32 (3, S, S) normalised with the dataset's mean and std and mask int64 (S, S)
-holding class indices or :data:`~vtlab.data.labels.IGNORE_INDEX` (255), which losses and metrics skip. The
-geometry is torchvision's v2 transforms on ``tv_tensors.Image``/``tv_tensors.Mask``, so masks are always resized
-with nearest neighbours:
+Classification (:func:`classification_transform`): an image becomes float32 (3, S, S) normalised with the
+data's mean and std. Images of any size (folders) are cropped to S (random-resized crops in training, a resize
+and a centre crop in evaluation), images of a native size are resized to S×S if S is not that size. In
+training, ``augment="flip"`` adds a random horizontal flip where a flip keeps the label (not for digits), and
+``augment="autoaugment"`` also AutoAugment's ImageNet policy.
+
+Segmentation (:func:`segmentation_transform`): geometry applied to an (image, mask) pair alike, so that every
+mask pixel stays on its image pixel. Items come out as image float32 (3, S, S) normalised with the dataset's
+mean and std and mask int64 (S, S) holding class indices or :data:`~vtlab.data.labels.IGNORE_INDEX` (255),
+which losses and metrics skip. The geometry is torchvision's v2 transforms on
+``tv_tensors.Image``/``tv_tensors.Mask``, so masks are always resized with nearest neighbours:
 
 - evaluation (the val split, which is never augmented) and ``augment="none"`` on real data: resize so that the
   longer side is S (aspect kept), then pad bottom/right to S×S, the image with 0 (black, before
@@ -31,9 +37,32 @@ from torchvision.transforms.v2 import functional as F
 
 from .checks import check_choice, check_inputs
 from .labels import IGNORE_INDEX
+from .registry import DataSpec
 
+AUGMENTS = ("none", "flip", "autoaugment")
 SEGMENTATION_AUGMENTS = ("none", "flip")
 SCALE_RANGE = (0.5, 2.0)  # the training rescale factors, relative to the evaluation scale
+
+
+def classification_transform(spec: DataSpec, train: bool, image_size: int | None = None, augment: str = "none"):
+    """uint8 image (or PIL for folders) → normalised float tensor, with the recipe's augmentation if ``train``."""
+    if not isinstance(spec, DataSpec):
+        raise ValueError(f"expected spec to be a DataSpec (from parse_data), got {type(spec).__name__}")
+    check_inputs(train=train, image_size=image_size)
+    check_choice("augment", augment, AUGMENTS)
+    size = image_size if image_size is not None else spec.image_size
+    steps: list = [v2.ToImage()]
+    if spec.crops:
+        steps += [v2.RandomResizedCrop(size, antialias=True)] if train else \
+                 [v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size)]
+    elif size != spec.image_size:
+        steps.append(v2.Resize((size, size), antialias=True))
+    if train and augment != "none" and spec.flips:
+        steps.append(v2.RandomHorizontalFlip())
+    if train and augment == "autoaugment":
+        steps.append(v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET))
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(spec.mean, spec.std)]
+    return v2.Compose(steps)
 
 
 class PairedHorizontalFlip:
@@ -131,5 +160,5 @@ def segmentation_transform(dataset, train: bool, image_size: int | None = None, 
     return SegmentationTransform(steps, dataset.mean, dataset.std)
 
 
-__all__ = ["SCALE_RANGE", "SEGMENTATION_AUGMENTS", "PairedHorizontalFlip", "ResizeLongerAndPad",
-           "SegmentationTransform", "segmentation_transform"]
+__all__ = ["AUGMENTS", "SCALE_RANGE", "SEGMENTATION_AUGMENTS", "PairedHorizontalFlip", "ResizeLongerAndPad",
+           "SegmentationTransform", "classification_transform", "segmentation_transform"]
