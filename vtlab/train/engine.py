@@ -46,7 +46,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
-from ..data import IGNORE_INDEX, check_same_classes, create_dataset, create_segmentation_dataset, scan_dataset
+from ..data import IGNORE_INDEX, check_same_classes, scan_dataset
+from ..data import create_data as build_data
 from ..models import create_model
 from .checkpoint import (
     CheckpointError,
@@ -113,13 +114,9 @@ def _autocast(device: torch.device):
 
 def create_data(task: str, data: str, split: str, image_size: int | None = None, augment: str = "none",
                 download: bool = False, length: int | None = None):
-    """The dataset a task trains or validates on (images with labels, or with masks)."""
-    if task == "segment":
-        if download:
-            raise ValueError("--download applies to CIFAR only; segmentation datasets are read from disk")
-        return create_segmentation_dataset(data, split, image_size, augment="flip" if augment != "none" else "none",
-                                           length=length)
-    return create_dataset(data, split, image_size, augment, download=download, length=length)
+    """The dataset a task trains or validates on (images with labels, or with masks): the data registry's
+    :func:`vtlab.data.create_data`, under a name of the engine's that a test can replace."""
+    return build_data(task, data, split, image_size, augment, download=download, length=length)
 
 
 NO_IGNORE = -100  # classification: every label counts (255 is a real ImageNet class)
