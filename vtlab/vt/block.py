@@ -14,7 +14,7 @@ BatchNorm + ReLU on X_out (post-activation, as the ResNet stages it follows). Th
 transcriptions. The tokenizer's BatchNorm (``tokenizer_norm``, on by default) is what keeps the tokens apart:
 without it the tokenizer reads a post-ReLU map whose pixels share a large positive mean, every token (a weighted
 average of pixels) inherits that mean, the dynamic filters W_A = T_in,a W_{T→WA} made from those tokens come out
-nearly equal, and so do the maps they draw (measured in docs/paper-fidelity.md, "Token coefficients").
+nearly equal, and so do the maps they draw (docs/paper-fidelity.md, "Token coefficients").
 
 Ablations of Table 3: ``transformer=False`` ("-TF") replaces equation (3) by a point-wise 1D convolution,
 ``position_encoding=False`` ("-PE") drops equation (2), ``dynamic=False`` ("-DT") makes every block static.
@@ -47,36 +47,33 @@ VT_OPTIONS: dict[str, Expect] = {
 
 @dataclass(frozen=True)
 class VTConfig:
-    """The hyper-parameters of a stage of visual-transformer blocks.
+    """The hyper-parameters of a stage of visual-transformer blocks, and of VT-FPN's neck (where ``depth`` and
+    ``dynamic`` do not apply). Each field is described where it is declared; every one is checked against
+    :data:`VT_OPTIONS` when a config is made, and :mod:`vtlab.vt.parts` turns a config into modules."""
 
-    C: channels of the feature map, CT: channels of a token, L: number of tokens, depth: number of blocks.
-    tokenizer_norm: BatchNorm on the map before each tokenizer. heads: attention heads in transformer and projector.
-    tokenizer_heads: coefficient maps per token (1 = equations (1) and (5); ``heads`` = Listing 1's per-head
-    dynamic maps). kqv_groups: groups of the transformer's K, Q, V. query_groups: groups of the projector's
-    pixel-wise Q_{T→X}; kv_groups: of its K_{T→X}, V_{T→X}.
-    position_size / position_downsample: the position encoder's grid (Cp = (size / 2^downsample)^2);
-    position_resize: how it resizes the maps to that grid ("bilinear", or "nearest" as Listing 2).
-    fused_attention: the projector's attention as one ``scaled_dot_product_attention`` call (the same function;
-    see :class:`~vtlab.vt.projector.Projector`).
-    """
-
-    C: int = 512
-    CT: int = 1024
-    L: int = 8
-    depth: int = 2
-    heads: int = 16
+    C: int = 512  # channels of the feature map X that a block reads and writes
+    CT: int = 1024  # channels of a token
+    L: int = 8  # tokens per block; even where a block is dynamic, which renews L/2 of them
+    depth: int = 2  # blocks in the stage: the first static, the later ones dynamic (unless ``dynamic`` is off)
+    heads: int = 16  # attention heads of the transformer and of the projector (Appendix A)
+    # coefficient maps per token: 1 is equations (1) and (5) as printed; ``heads`` gives Listing 1's per-head
+    # dynamic maps, each from its own C/heads channels (see :mod:`vtlab.vt.tokenizer`)
     tokenizer_heads: int = 1
-    kqv_groups: int = 8
-    query_groups: int = 16
-    kv_groups: int = 1
-    position_size: int = 12
+    kqv_groups: int = 8  # groups of the transformer's K, Q and V point-wise convolutions (Listing 3)
+    query_groups: int = 16  # groups of the projector's pixel-wise query Q_{T→X} (Listing 4)
+    kv_groups: int = 1  # groups of the projector's key K_{T→X} and value V_{T→X}
+    position_size: int = 12  # the position encoder resizes each coefficient map to a size × size grid
+    # stride-2 3×3 convolutions after that resize, so each token's position has Cp = (size / 2^downsample)^2
+    # channels; 2^downsample must divide size
     position_downsample: int = 1
-    position_resize: str = "bilinear"
-    transformer: bool = True
-    position_encoding: bool = True
-    dynamic: bool = True
-    scaled: bool = True
-    tokenizer_norm: bool = True
+    position_resize: str = "bilinear"  # how the maps are resized: "bilinear", or "nearest" (Listing 2's default)
+    transformer: bool = True  # equation (3) relates the tokens; off ("-TF"): a point-wise 1D convolution instead
+    position_encoding: bool = True  # equation (2) adds each token's position; off ("-PE"): equation (1) alone
+    dynamic: bool = True  # blocks after the first tokenize by equation (5); off ("-DT"): every block is static
+    scaled: bool = True  # divide every attention's logits by the square root of its head width (off: as printed)
+    tokenizer_norm: bool = True  # BatchNorm, no ReLU, on the map each tokenizer reads (see the module docstring)
+    # the projector's attention as one ``scaled_dot_product_attention`` call: the same function and multiply-adds
+    # (see :class:`~vtlab.vt.projector.Projector`)
     fused_attention: bool = False
 
     def __post_init__(self) -> None:

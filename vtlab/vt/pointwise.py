@@ -53,8 +53,9 @@ class TokenConv(nn.Module):
 class PixelConv(nn.Conv2d):
     """Point-wise 2D convolution over a feature map X ∈ R^{H×W×C_in}: (N, C_in, H, W) → (N, C_out, H, W).
 
-    Grouped, it runs as one batched matrix product over the groups (the same multiply-adds; oneDNN's grouped
-    1×1 convolution is about twice as slow on the CPU), the weight kept as a Conv2d's.
+    Grouped, it runs as one batched matrix product over the groups (the same multiply-adds, and faster on the CPU
+    than oneDNN's grouped 1×1 convolution: docs/scale.md, "Rewrites that compute the same function"), the weight
+    kept as a Conv2d's.
     """
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:

@@ -50,8 +50,7 @@ class PositionEncoder(nn.Module):
         H, W = hw
         # The N·L maps are resized as the channels of a channels-last image rather than as N·L one-channel
         # images: same values, but the GPU's resize kernel then spreads the work over every output value instead
-        # of looping over the maps inside each output pixel (on an H100 at batch 256, this alone took VT-R-18's
-        # inference from 0.32x to 0.79x ResNet-18's throughput).
+        # of looping over the maps inside each output pixel (docs/scale.md, "Speed on a GPU").
         maps = rearrange(A, "n h (y x) l -> h y x (n l)", y=H, x=W).permute(0, 3, 1, 2)
         maps = F.interpolate(maps, size=(self.size, self.size), mode=self.resize,
                              **({"align_corners": False} if self.resize == "bilinear" else {}))

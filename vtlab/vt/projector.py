@@ -13,9 +13,8 @@ by sqrt(C/h); ``heads=1, groups=1, scaled=False`` is the literal equation.
 
 ``fused=True`` computes the same function with ``torch.nn.functional.scaled_dot_product_attention``: the pixels
 are the queries and the L tokens the keys and values, so the HW×L attention is never written out as a tensor.
-The multiply-adds are the same. It is off by default because on the CPU it was measured slower, not faster
-(docs/scale.md, "Rewrites"). It has not yet been measured on a GPU, where fused attention kernels are usually
-at their best.
+The multiply-adds are the same. It is off by default: whether one fused call is faster than the two products
+depends on the device, and docs/scale.md ("Rewrites that compute the same function") has the timings.
 
 Shapes: X_in (N, C, H, W), T_out (N, L, CT) → X_out (N, C, H, W).
 """

@@ -24,15 +24,16 @@ One map per token (``heads=1``, the default) is equation (1) as printed, and Lis
 coefficients have shape (N, 1, HW, L) and every head of the value pools with the same map. Listing 1's dynamic
 path instead splits the channels of X̄ and of W_A into h groups of C/h, and each head computes its own
 coefficients A_h from its own channel group; ``heads=h`` gives that, for either tokenizer. One map per token is
-the default because it is what the equations say and because, measured on ``shapes``, per-head maps of C/h
-channels made less distinct tokens (docs/paper-fidelity.md, "Token coefficients").
+the default because it is what the equations say (docs/paper-fidelity.md, "Token coefficients", compares the
+two).
 
 Scale: with ``scaled=True`` the logits are divided by sqrt(C/h) (Listing 1: sqrt(C) static, sqrt(C/h)
 dynamic). The paper leaves W_A's initialisation open; a static W_A starts with unit-variance entries when the
 logits are scaled (1/sqrt(C/h) when not), so that either way the initial logits X̄W_A^T/sqrt(C/h) have the
-spread of the features themselves and the L maps start different. (Drawn at 1/sqrt(C) and then scaled again,
-the logits start ~sqrt(C/h) times smaller, the maps flat, and they stayed flat through training: the collapse
-that docs/paper-fidelity.md records.) ``heads=1, scaled=False`` is the literal equation.
+spread of the features themselves and the L maps start different: smaller logits start every map flat, every
+token the same average of the pixels, and give the maps little gradient to move apart (docs/paper-fidelity.md,
+"Token coefficients").
+``heads=1, scaled=False`` is the literal equation.
 """
 
 from __future__ import annotations
