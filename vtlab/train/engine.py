@@ -39,7 +39,6 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -58,9 +57,9 @@ from .checkpoint import (
     unwrap,
 )
 from .config import RunPlan, TrainConfig, check_config, plan_run, resolve_device
-from .distributed import Distributed, all_reduce_sum
+from .distributed import all_reduce_sum
+from .evaluation import NO_IGNORE, autocast_for, count_correct, evaluate
 from .measures import EpochMeasure, standard_measures
-from .metrics import segmentation_metrics
 from .outputs import complete, run_json, run_outputs, write_output, write_run_json
 from .recipes import Recipe, lr_factor
 from .regularization import add_stochastic_depth
@@ -104,60 +103,11 @@ def build_optimizer(model: nn.Module, recipe: Recipe, lr: float) -> torch.optim.
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}; expected rmsprop, adamw or sgd")
 
 
-def _autocast(device: torch.device):
-    if device.type != "cuda":
-        return nullcontext(), None
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return torch.autocast("cuda", dtype=dtype), scaler
-
-
 def create_data(task: str, data: str, split: str, image_size: int | None = None, augment: str = "none",
                 download: bool = False, length: int | None = None):
     """The dataset a task trains or validates on (images with labels, or with masks): the data registry's
     :func:`vtlab.data.create_data`, under a name of the engine's that a test can replace."""
     return build_data(task, data, split, image_size, augment, download=download, length=length)
-
-
-NO_IGNORE = -100  # classification: every label counts (255 is a real ImageNet class)
-
-
-def _correct(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> tuple[int, int]:
-    """(correct, labelled): images, or pixels whose label is not ``ignore_index``."""
-    labelled = labels != ignore_index
-    return int(((logits.argmax(1) == labels) & labelled).sum()), int(labelled.sum())
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, ctx: Distributed | None = None,
-             num_classes: int | None = None) -> dict[str, float]:
-    """Mean cross-entropy ``loss`` and accuracy ``acc`` over ``loader`` (per image, or per labelled pixel),
-    summed across processes; with ``num_classes`` (segmentation) also the mean IoU ``miou``. Batches are
-    channels_last, as in training (module docstring)."""
-    ctx = ctx or Distributed()
-    model.eval()
-    autocast, _ = _autocast(device)
-    ignore = IGNORE_INDEX if num_classes else NO_IGNORE
-    loss_sum = correct = count = 0.0
-    miou = segmentation_metrics(num_classes).to(device) if num_classes else None
-    for images, labels in loader:
-        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        images = images.contiguous(memory_format=torch.channels_last)
-        with autocast:
-            logits = model(images)
-        loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum", ignore_index=ignore).item()
-        right, labelled = _correct(logits, labels, ignore)
-        correct, count = correct + right, count + labelled
-        if miou is not None:
-            miou.update(logits.argmax(1), labels)
-    loss_sum, correct, count = all_reduce_sum([loss_sum, correct, count], device, ctx)
-    if count == 0:
-        raise ValueError("the validation set is empty, or holds no labelled pixel (every mask value one the dataset "
-                         "ignores)")
-    result = {"loss": loss_sum / count, "acc": correct / count}
-    if miou is not None:
-        result["miou"] = float(miou.compute()["miou"])
-    return result
 
 
 def train(config: TrainConfig, measures: list[EpochMeasure] | None = None) -> list[dict]:
@@ -259,7 +209,7 @@ class _Trainee:
         self.optimizer = build_optimizer(self.model, recipe, plan.peak_lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(recipe, step / steps_per_epoch, plan.epochs))
-        self.autocast, self.scaler = _autocast(device)
+        self.autocast, self.scaler = autocast_for(device)
 
     def state(self, device: torch.device) -> dict:
         return {"model": unwrap(self.model).state_dict(),
@@ -378,7 +328,7 @@ def _epoch(plan: RunPlan, data: _Data, trainee: _Trainee, trained: nn.Module, ep
         trainee.scheduler.step()
         if trainee.ema is not None:
             trainee.ema.update_parameters(unwrap(trainee.model))
-        right, n = _correct(logits, labels, ignore)
+        right, n = count_correct(logits, labels, ignore)
         loss_sum, correct, labelled, seen = loss_sum + loss_value * n, correct + right, labelled + n, \
             seen + len(labels)
         bar.set_postfix(loss=f"{loss_sum / max(labelled, 1):.3f}", acc=f"{correct / max(labelled, 1):.3f}")

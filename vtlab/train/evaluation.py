@@ -1,19 +1,76 @@
-"""Evaluating a saved run: its weights (checked against their SHA-256), its model and data as recorded in
-run.json."""
+"""Evaluation: a model's loss, accuracy (and mIoU) over a loader (:func:`evaluate`, which training validates
+with), and a saved run's weights (checked against their SHA-256) on its data as recorded in run.json
+(:func:`evaluate_run`)."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader
 
 from .._checks import check_positive
-from ..data import check_same_classes, scan_dataset
+from ..data import IGNORE_INDEX, check_same_classes, create_data, scan_dataset
 from ..models import create_model, model_task
 from .checkpoint import checkpoint_epoch, load_weights, recorded_metadata
-from .engine import create_data, evaluate, resolve_device
+from .config import resolve_device
+from .distributed import Distributed, all_reduce_sum
+from .metrics import segmentation_metrics
 from .run_folder import read_run
+
+
+def autocast_for(device: torch.device):
+    """(autocast context, loss scaler or None): bf16 on CUDA (fp16 with loss scaling where bf16 is missing),
+    nothing elsewhere."""
+    if device.type != "cuda":
+        return nullcontext(), None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return torch.autocast("cuda", dtype=dtype), scaler
+
+
+NO_IGNORE = -100  # classification: every label counts (255 is a real ImageNet class)
+
+
+def count_correct(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> tuple[int, int]:
+    """(correct, labelled): images, or pixels whose label is not ``ignore_index``."""
+    labelled = labels != ignore_index
+    return int(((logits.argmax(1) == labels) & labelled).sum()), int(labelled.sum())
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, ctx: Distributed | None = None,
+             num_classes: int | None = None) -> dict[str, float]:
+    """Mean cross-entropy ``loss`` and accuracy ``acc`` over ``loader`` (per image, or per labelled pixel),
+    summed across processes; with ``num_classes`` (segmentation) also the mean IoU ``miou``. Batches are
+    channels_last, as in training (module docstring)."""
+    ctx = ctx or Distributed()
+    model.eval()
+    autocast, _ = autocast_for(device)
+    ignore = IGNORE_INDEX if num_classes else NO_IGNORE
+    loss_sum = correct = count = 0.0
+    miou = segmentation_metrics(num_classes).to(device) if num_classes else None
+    for images, labels in loader:
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        images = images.contiguous(memory_format=torch.channels_last)
+        with autocast:
+            logits = model(images)
+        loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum", ignore_index=ignore).item()
+        right, labelled = count_correct(logits, labels, ignore)
+        correct, count = correct + right, count + labelled
+        if miou is not None:
+            miou.update(logits.argmax(1), labels)
+    loss_sum, correct, count = all_reduce_sum([loss_sum, correct, count], device, ctx)
+    if count == 0:
+        raise ValueError("the validation set is empty, or holds no labelled pixel (every mask value one the dataset "
+                         "ignores)")
+    result = {"loss": loss_sum / count, "acc": correct / count}
+    if miou is not None:
+        result["miou"] = float(miou.compute()["miou"])
+    return result
 
 
 def load_run(run: str | Path, ema: bool = False):
