@@ -3,8 +3,8 @@
     python scripts/make_studies.py                      # every study; each file is rewritten after every run
     python scripts/make_studies.py --only shapes digits # some of them
 
-The studies are :data:`vtlab.train.ablation.STUDIES`. Each trains the compact VT model, its Table 3 ablations
-(-TF, -PE, -DT) and its convolutional baseline once per seed with vtlab's engine (see :mod:`vtlab.train.ablation`),
+The studies are :data:`vtlab.studies.STUDIES`. Each trains the compact VT model, its Table 3 ablations
+(-TF, -PE, -DT) and its convolutional baseline once per seed with vtlab's engine (see :mod:`vtlab.studies`),
 on the CPU with one thread per process (run two at once on two cores, e.g. by seed with ``--seeds``) unless
 ``--device cuda``. Interrupt it at any time: run the same command again and it trains only the runs that are
 missing. Every run records its device, its wall time and its epochs.
@@ -20,9 +20,10 @@ missing. Every run records its device, its wall time and its epochs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-from vtlab.train.ablation import STUDIES, STUDY_DIR, AblationSettings, run_ablations, save_ablations
+from vtlab.studies import STUDIES, STUDY_DIR, run_study, save_study
 
 
 def main() -> None:
@@ -41,14 +42,14 @@ def main() -> None:
     for name in args.only:
         settings = STUDIES[name]
         if args.device != "cpu":
-            settings = AblationSettings.from_dict({**settings.to_dict(), "device": args.device})
+            settings = dataclasses.replace(settings, device=args.device)
         path = args.out / f"study-{name}.json"
-        results = run_ablations(settings, log=lambda line: print(line, flush=True), path=path, seeds=args.seeds,
-                                variants=args.variants)
-        done = len(results["runs"]) == len(settings.seeds) * len(settings.variants)
+        study = run_study(settings, log=lambda line: print(line, flush=True), path=path, seeds=args.seeds,
+                          variants=args.variants)
+        done = len(study.runs) == len(settings.seeds) * len(settings.variants)
         if done:  # rewritten whole and checked complete, in the settings' order
-            save_ablations(results, path)
-        print(f"{path}: {len(results['runs'])} runs" + ("" if done else " so far (run again to add the rest)"))
+            save_study(study, path)
+        print(f"{path}: {len(study.runs)} runs" + ("" if done else " so far (run again to add the rest)"))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ see the report of the device check)."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import torch
 from vtlab.cost.scaling import BLOCKS, DEFAULT_CONFIG, block_inputs, scaling_blocks
 from vtlab.data.shapes import render_scene, scene_generator
 from vtlab.models import create_model
-from vtlab.train.ablation import STUDIES, AblationSettings, variant_model
+from vtlab.studies import STUDIES, variant_model
 from vtlab.train.engine import TrainConfig, check_config, create_data
 from vtlab.train.recipes import get_recipe
 
@@ -112,7 +113,7 @@ def test_04_full_scores_more_scenes():
 @torch.no_grad()
 def test_05_full_retrains_every_variant_of_the_study():
     assert full_values(source("05")) == {"REGENERATE": True}
-    settings = AblationSettings.from_dict({**STUDIES["shapes"].to_dict(), "device": "cuda"})
+    settings = dataclasses.replace(STUDIES["shapes"], device="cuda")
     for variant in settings.variants:
         name, options = variant_model(settings, variant)
         model = create_model(name, num_classes=6, **options).eval()

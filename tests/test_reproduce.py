@@ -9,7 +9,7 @@ import time
 import pytest
 
 from vtlab.reproduce import LIVE_STUDY, reproduce
-from vtlab.train.ablation import STUDIES, load_study, summarize_ablations
+from vtlab.studies import STUDIES, load_study
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +24,13 @@ def test_part1_reports_every_shipped_study_with_its_spread(report):
     text = report[0].read_text()
     assert "## 1. The paper's claims at toy scale (cached)" in text
     for name in STUDIES:
-        results = load_study(name)
+        study = load_study(name)
         section = text.split(f"### {name}: ")[1].split("### ")[0]
-        for variant, summary in summarize_ablations(results).items():
-            model = results["variants"][variant]["model"]
-            label = model if variant in ("baseline", "base") else f"{model} {variant}"  # independent of variant_label
+        for variant, summary in study.summaries().items():
+            model = study.cost(variant).model
+            label = model if variant in ("baseline", "base") else f"{model} {variant}"  # independent of Study.label
             row = next(line for line in section.splitlines() if line.startswith(f"| {label} | "))
-            assert f"| {results['variants'][variant]['macs'] / 1e6:.2f} M |" in row
+            assert f"| {study.cost(variant).macs / 1e6:.2f} M |" in row
             assert f"| {summary.mean_accuracy:.1f} ± {summary.std:.1f} |" in row
     assert text.count("The paper (Table 1, ImageNet): VT-R-18 +4.53 points") == 3
     assert "The paper (Table 4, ResNet-50 backbone): VT-FPN +0.22 mIoU points on COCO-stuff" in text
@@ -42,12 +42,12 @@ def test_part2_counts_and_part3_retraces_the_cached_runs(report, capsys):
     text = path.read_text()
     assert "## 2. Cost: the paper's tables beside vtlab's counts (counted)" in text and "Table 1" in text
     assert "## 3. The engine on this machine (live)" in text
-    cached = {run["variant"]: run for run in load_study(LIVE_STUDY)["runs"] if run["seed"] == 0}
+    cached = {run.variant: run for run in load_study(LIVE_STUDY).runs if run.seed == 0}
     for variant, model in (("baseline", "resnet_mini"), ("base", "vt_resnet_mini")):
         cells = next(line for line in text.splitlines() if line.startswith(f"| {model} | 1 |")).split("|")
         live_loss, cached_loss, live_acc, cached_acc = (float(cells[i]) for i in (3, 4, 5, 6))
-        assert cached_loss == round(cached[variant]["train_loss"][0], 6)
-        assert cached_acc == round(cached[variant]["val_acc"][0], 4)
+        assert cached_loss == round(cached[variant].curve("train_loss")[0], 6)
+        assert cached_acc == round(cached[variant].curve("val_acc")[0], 4)
         # the same run: equal on the machine that made the cache; with the instruction set capped at AVX2 the
         # first epoch's mean training loss moved by 0.0002, far less than this bound
         assert abs(live_loss - cached_loss) < 0.01 and 0 <= live_acc <= 1
@@ -81,7 +81,7 @@ def test_bad_arguments_are_clear_errors(tmp_path):
 def test_the_report_and_its_figures_need_no_notebook_extra():
     """`pip install -e . && vtlab reproduce` (README line 1) has no ipywidgets, IPython or pygments."""
     code = ("import sys; sys.modules.update(dict.fromkeys(['ipywidgets', 'IPython', 'pygments']));"
-            "import vtlab.reproduce; from vtlab.train.ablation import load_study;"
+            "import vtlab.reproduce; from vtlab.studies import load_study;"
             "from vtlab.viz.training import accuracy_macs_figure, curves_figure;"
             "accuracy_macs_figure({'shapes': load_study('shapes')}).to_html(); print('drawn')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -13,8 +13,8 @@ from PIL import Image
 
 import vtlab.train.engine as engine
 from vtlab.cli import main
+from vtlab.studies import StudySettings
 from vtlab.train import TrainConfig, train
-from vtlab.train.ablation import AblationSettings
 from vtlab.train.checkpoint import CheckpointError, load_checkpoint, read_weights
 from vtlab.train.evaluation import evaluate_run
 
@@ -170,8 +170,8 @@ def test_a_resume_with_other_workers_is_refused(half_run, tmp_path, capsys):
 def test_reproduce_never_takes_another_seeds_live_rows(tmp_path):
     from vtlab.reproduce import _live_run
 
-    settings = AblationSettings(model="vt_resnet_mini", epochs=2, train_size=16, val_size=16, batch_size=16,
-                                image_size=32, seeds=(0, 1), variants=("baseline", "base"), threads=2)
+    settings = StudySettings(model="vt_resnet_mini", epochs=2, train_size=16, val_size=16, batch_size=16,
+                             image_size=32, seeds=(0, 1), variants=("baseline", "base"), threads=2)
     out = str(tmp_path / "baseline")
     seed0 = _live_run(settings, "baseline", 0, out, 1)
     with pytest.raises(ValueError, match=r"--seed 0 \(now 1\)"):

@@ -1,11 +1,9 @@
 """The cost figures and widgets of notebooks 2 and 5 (vtlab.viz.costs, vtlab.viz.ablation), headless: the values in
-the figures are vtlab's counts, the widgets redraw when a control changes; and the ablation results file that
-notebook 5 reads has the format that vtlab.train.ablation writes."""
+the figures are vtlab's counts, and the widgets redraw when a control changes. The studies notebook 5 reads are
+tested in tests/test_studies.py."""
 
 from __future__ import annotations
 
-import json
-import math
 from functools import cache
 
 import pytest
@@ -13,20 +11,7 @@ import pytest
 from vtlab.cost import count_macs, count_params, paper
 from vtlab.cost.report import STAGES, model_cost, paper_deltas, stage_costs
 from vtlab.models import create_model
-from vtlab.train.ablation import (
-    STUDIES,
-    STUDY_DIR,
-    AblationSettings,
-    AblationSummary,
-    check_ablations,
-    direction,
-    load_ablations,
-    load_study,
-    run_ablations,
-    save_ablations,
-    summarize_ablations,
-    variant_cost,
-)
+from vtlab.studies import VariantSummary, load_study
 from vtlab.viz.ablation import (
     TRACES,
     ablation_explorer,
@@ -43,6 +28,7 @@ from vtlab.viz.costs import (
     table1_figure,
     table2_figure,
 )
+from vtlab.viz.training import accuracy_macs_figure, mean_curve_figure
 
 
 @cache
@@ -184,36 +170,10 @@ def test_ablation_explorer_follows_its_switches():
     assert explorer.figure.data[1].y[0] == mac_delta("vt_resnet18", dynamic=False)
 
 
-def synthetic_results(final: dict[tuple[str, int], float], epochs: int = 2) -> dict:
-    """A results dict in the file format with the given final validation accuracies (fractions)."""
-    settings = AblationSettings(epochs=epochs, seeds=(0, 1), variants=("base", "-TF", "-PE", "-DT"))
-    zero = {"macs": 1, "params": 1}
-    return {"format": 2, "settings": settings.to_dict(),
-            "environment": {"torch": "x", "device": "cpu", "threads": 2},
-            "validation": {"images": 500, "classes": 6},
-            "variants": {v: {"model": settings.model, "options": dict(paper.ABLATIONS.get(v, {})), **zero}
-                         for v in settings.variants},
-            "runs": [{"variant": v, "seed": s, "device": "cpu", "seconds": 1.0, "epochs": epochs, "tokens": None,
-                      "train_loss": [1.0] * epochs, "val_loss": [1.0] * epochs,
-                      "val_acc": [0.1] * (epochs - 1) + [final[v, s]]}
-                     for s in settings.seeds for v in settings.variants]}
-
-
-def test_summaries_pair_runs_by_seed():
-    final = {("base", 0): 0.50, ("base", 1): 0.60, ("-TF", 0): 0.40, ("-TF", 1): 0.62,
-             ("-PE", 0): 0.50, ("-PE", 1): 0.60, ("-DT", 0): 0.55, ("-DT", 1): 0.50}
-    summaries = summarize_ablations(check_ablations(synthetic_results(final)))
-    tf = summaries["-TF"]
-    assert tf.accuracy == pytest.approx((40.0, 62.0))
-    assert tf.delta == pytest.approx((-10.0, 2.0))
-    assert tf.mean_delta == pytest.approx(-4.0)
-    assert tf.delta_range == pytest.approx((-10.0, 2.0))
-    assert summaries["base"].spread == pytest.approx(10.0)
-    assert summaries["base"].std == pytest.approx(7.0710678) and tf.delta_std == pytest.approx(8.4852814)
-    assert summaries["base"].late_gain == pytest.approx((40.0, 50.0))  # the last epoch of two added it all
-    assert direction(tf.delta) == "higher on 1 of 2 seeds: no consistent difference"
-    assert direction((1.0, 0.5)) == "higher on all 2 seeds" and direction((-1.0,)) == "lower on all 1 seeds"
-
+def test_table3_figure_draws_the_paired_differences():
+    summaries = {"-TF": VariantSummary("-TF", (0, 1), (40.0, 62.0), (-10.0, 2.0)),
+                 "-PE": VariantSummary("-PE", (0, 1), (50.0, 60.0), (0.0, 0.0)),
+                 "-DT": VariantSummary("-DT", (0, 1), (55.0, 50.0), (5.0, -10.0))}
     fig = table3_figure("vt_resnet34", summaries)
     ours = fig.data[5]
     assert ours.name == TRACES[2] and list(ours.x) == ["-TF", "-PE", "-DT"]
@@ -224,104 +184,17 @@ def test_summaries_pair_runs_by_seed():
     assert len(untrained.data) == 4 and {t.name for t in untrained.data} == set(TRACES[:2])
 
 
-def test_check_ablations_rejects_broken_files():
-    good = synthetic_results({(v, s): 0.5 for v in ("base", "-TF", "-PE", "-DT") for s in (0, 1)})
-    check_ablations(good)
-    missing_run = {**good, "runs": good["runs"][:-1]}
-    short_curve = json.loads(json.dumps(good))
-    short_curve["runs"][0]["val_acc"] = [0.5]
-    wrong_options = json.loads(json.dumps(good))
-    wrong_options["variants"]["-PE"]["options"] = {"dynamic": False}
-    for broken in (missing_run, short_curve, wrong_options, {**good, "format": 1}, {"runs": []}):
-        with pytest.raises(ValueError):
-            check_ablations(broken)
-
-
-def skeleton(value):
-    """The shape of a JSON value: dict keys and value types, recursively (lists by their first item)."""
-    if isinstance(value, dict):
-        return {key: skeleton(v) for key, v in value.items()}
-    if isinstance(value, list):
-        return [skeleton(value[0])] if value else []
-    return type(value).__name__
-
-
-def test_the_cached_results_have_the_format_run_ablations_writes(tmp_path):
-    cached = load_study("shapes")  # complete, checked, and made with the settings STUDIES holds now
-    settings = AblationSettings.from_dict(cached["settings"])
-    assert settings == STUDIES["shapes"] and len(settings.seeds) >= 5
-    tiny = AblationSettings(epochs=1, train_size=64, val_size=64, seeds=(0,), variants=("baseline", "base"),
-                            threads=1, batch_size=32)
-    fresh = run_ablations(tiny)
-    written = load_ablations(save_ablations(fresh, tmp_path / "ablations.json"))
-    assert written == fresh
-    assert skeleton(written) == {**skeleton(cached), "variants": {v: skeleton(cached["variants"][v])
-                                                                  for v in tiny.variants}}
-
-
-@pytest.mark.parametrize("name", list(STUDIES))
-def test_every_shipped_study_is_complete_and_counted_by_vtlab(name):
-    cached = load_study(name)
-    settings = AblationSettings.from_dict(cached["settings"])
-    assert len(settings.seeds) >= (3 if settings.task == "segment" else 5)
-    # every variant and seed once, one value per epoch, and the budget and device of every run recorded
-    assert sorted((r["variant"], r["seed"]) for r in cached["runs"]) == sorted(
-        (v, s) for v in settings.variants for s in settings.seeds)
-    assert all(len(r["val_acc"]) == r["epochs"] == settings.epochs and r["seconds"] > 0 and r["device"]
-               for r in cached["runs"])
-    for variant in settings.variants:  # its model costs are vtlab's counts
-        assert cached["variants"][variant] == variant_cost(settings, variant, cached["validation"]["classes"])
-    summaries = summarize_ablations(cached)
-    assert all(isinstance(s, AblationSummary) and math.isfinite(s.mean_delta) for s in summaries.values())
-
-
-def test_a_stale_study_is_refused_naming_what_changed(tmp_path):
-    stale = json.loads((STUDY_DIR / "study-digits.json").read_text())
-    stale["settings"]["epochs"] += 1
-    for run in stale["runs"]:
-        for key in ("train_loss", "val_loss", "val_acc"):
-            run[key].append(run[key][-1])
-    (tmp_path / "study-digits.json").write_text(json.dumps(stale))
-    with pytest.raises(ValueError, match=r"other settings.*epochs: 41 \(now 40\).*--only digits"):
-        load_study("digits", tmp_path)
-    with pytest.raises(FileNotFoundError, match="make_studies.py --only shapes"):
-        load_study("shapes", tmp_path)
-    with pytest.raises(ValueError, match="unknown study"):
-        load_study("imagenet")
-
-
-def test_a_study_resumes_and_shares_its_file_between_processes(tmp_path, monkeypatch):
-    """run_ablations with a file trains only the runs the file lacks, and a seed subset merges into the file."""
-    import vtlab.train.ablation as ablation
-
-    trained = []
-
-    def fake_run(settings, variant, seed):  # a run's entry, without training
-        trained.append((variant, seed))
-        return {"variant": variant, "seed": seed, "device": "cpu", "seconds": 0.0, "epochs": settings.epochs,
-                "tokens": None, **{k: [0.5] * settings.epochs for k in settings.curves}}
-
-    monkeypatch.setattr(ablation, "run_one", fake_run)
-    monkeypatch.setattr(ablation, "variant_cost", lambda settings, variant, classes: {
-        "model": ablation.variant_model(settings, variant)[0], "options": ablation.variant_model(settings, variant)[1],
-        "macs": 1, "params": 1})
-    settings = AblationSettings(epochs=2, train_size=64, val_size=64, seeds=(0, 1), variants=("baseline", "base"),
-                                threads=1)
-    path = tmp_path / "study.json"
-    partial = run_ablations(settings, path=path, seeds=(1,))  # one process's share
-    assert trained == [("baseline", 1), ("base", 1)] and len(partial["runs"]) == 2
-    with pytest.raises(ValueError, match="at most one|one per variant"):
-        load_ablations(path)  # not complete yet
-    assert len(load_ablations(path, complete=False)["runs"]) == 2
-    run_ablations(settings, path=path, seeds=(0,), variants=("base",))  # another process's share
-    full = run_ablations(settings, path=path)  # the rest, keeping what is there
-    assert trained[2:] == [("base", 0), ("baseline", 0)]
-    assert load_ablations(path) == full and [(r["variant"], r["seed"]) for r in full["runs"]] == [
-        ("baseline", 0), ("base", 0), ("baseline", 1), ("base", 1)]
-    assert run_ablations(settings, path=path) == full and len(trained) == 4  # nothing left to train
-    with pytest.raises(ValueError, match="other settings"):
-        run_ablations(AblationSettings.from_dict({**settings.to_dict(), "epochs": 3}), path=path)
-    with pytest.raises(ValueError, match="expected seeds among"):
-        run_ablations(settings, path=path, seeds=(7,))
-    with pytest.raises(ValueError, match="expected variants among"):
-        run_ablations(settings, path=path, variants=("-TF",))
+def test_the_study_figures_read_a_study():
+    study = load_study("pairs")
+    summaries = study.summaries()
+    fig = accuracy_macs_figure({"pairs": study})
+    assert [t.text[0] for t in fig.data] == ["resnet_mini", "vt_resnet_mini"]
+    assert [t.x[0] for t in fig.data] == [round(study.cost(v).macs / 1e6, 2) for v in ("baseline", "base")]
+    assert [t.y[0] for t in fig.data] == [round(summaries[v].mean_accuracy, 2) for v in ("baseline", "base")]
+    curves = mean_curve_figure(study, ["base"])
+    assert curves.data[1].name == "vt_resnet_mini" and curves.data[1].y[-1] == round(summaries["base"].mean_accuracy, 3)
+    for figure in (accuracy_macs_figure, mean_curve_figure):
+        with pytest.raises(ValueError, match="expected a Study .*got dict"):
+            figure({"pairs": study.to_dict()} if figure is accuracy_macs_figure else study.to_dict())
+    with pytest.raises(ValueError, match=r"expected one of the study's variants \['baseline', 'base'\], got '-TF'"):
+        mean_curve_figure(study, ["-TF"])

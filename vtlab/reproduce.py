@@ -39,25 +39,25 @@ import torch
 from . import __version__
 from .cost import paper
 from .cost.report import cost_report, paper_deltas
-from .train import get_recipe, train
-from .train.ablation import (
+from .studies import (
+    BASE,
     BASELINE,
     STUDIES,
     STUDY_DIR,
-    AblationSettings,
+    Study,
+    StudySettings,
     direction,
     load_study,
-    run_ablations,
-    save_ablations,
+    run_study,
+    save_study,
     study_config,
-    summarize_ablations,
-    variant_label,
 )
+from .train import get_recipe, train
 from .train.engine import check_resume
 
 CLASSIFICATION_STUDIES = ("shapes", "pairs", "digits")
 LIVE_STUDY = "shapes"
-LIVE_VARIANTS = (BASELINE, "base")  # resnet_mini, vt_resnet_mini
+LIVE_VARIANTS = (BASELINE, BASE)  # resnet_mini, vt_resnet_mini
 LIVE_EPOCHS = 3
 # How far another CPU's float sums may move the first epochs' training loss and validation accuracy: with the
 # instruction set capped at AVX2, the cached (AVX-512) runs' first 3 epochs moved by up to 0.066 (0.0002 after
@@ -81,42 +81,38 @@ def _plus_minus(values: tuple[float, ...]) -> str:
     return f"{statistics.fmean(values):+.1f} ± {std:.1f}"
 
 
-def study_section(name: str, results: dict) -> list[str]:
+def study_section(name: str, study: Study) -> list[str]:
     """Markdown lines for one study: its settings, a table of the models (MACs, parameters, the final metric as
     mean ± std over seeds, the paired difference to the VT base model, what the last fifth of the epochs
     added) and the paper's claim beside the measured one."""
-    settings = AblationSettings.from_dict(results["settings"])
+    settings = study.settings
     segment = settings.task == "segment"
     metric = "mIoU" if segment else "accuracy"
-    summaries = summarize_ablations(results)
-    runs = results["runs"]
-    minutes = sum(run["seconds"] for run in runs) / 60
-    devices = sorted({run["device"] for run in runs})
+    summaries = study.summaries()
     lines = [
         f"### {name}: `{settings.model}` against `{settings.baseline}` on `{settings.data}`",
         "",
         f"`{settings.recipe}` recipe, {settings.epochs} epochs at batch "
         f"{settings.batch_size or get_recipe(settings.recipe).batch_size} on "
-        f"{settings.train_size or 'all'} training images; validation {metric} on {results['validation']['images']} "
-        f"held-out images ({results['validation']['classes']} classes); seeds {list(settings.seeds)}; "
-        f"{len(runs)} runs, {minutes:.0f} minutes on {', '.join(devices)} (torch {results['environment']['torch']}, "
-        f"{results['environment']['threads']} thread per run).",
+        f"{settings.train_size or 'all'} training images; validation {metric} on {study.validation.images} "
+        f"held-out images ({study.validation.classes} classes); seeds {list(settings.seeds)}; "
+        f"{len(study.runs)} runs, {study.minutes:.0f} minutes on {', '.join(study.devices)} "
+        f"(torch {study.environment.torch}, {study.environment.threads} thread per run).",
         "",
         f"| model | MACs at the training size | params | final {metric} (%), mean ± std | paired difference to "
         f"`{settings.model}` (points) | last fifth of the epochs added (points) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for variant, summary in summaries.items():
-        cost = results["variants"][variant]
-        label = variant_label(results, variant)
-        delta = "—" if variant == "base" else _plus_minus(summary.delta)
-        lines.append(f"| {label} | {cost['macs'] / 1e6:.2f} M | {cost['params'] / 1e6:.3f} M | "
+        cost = study.cost(variant)
+        delta = "—" if variant == BASE else _plus_minus(summary.delta)
+        lines.append(f"| {study.label(variant)} | {cost.macs / 1e6:.2f} M | {cost.params / 1e6:.3f} M | "
                      f"{summary.mean_accuracy:.1f} ± {summary.std:.1f} | {delta} | "
                      f"{statistics.fmean(summary.late_gain):+.1f} |")
-    vt_minus_base = tuple(-d for d in summaries[BASELINE].delta)  # base - baseline, per seed
-    ratio = results["variants"][BASELINE]["macs"] / results["variants"]["base"]["macs"]
-    lines += ["", f"- **{settings.model} − {settings.baseline}**: {_plus_minus(vt_minus_base)} points of {metric} "
-                  f"({direction(vt_minus_base)}), at {ratio:.2f}x fewer MACs."]
+    vt_minus_baseline = study.paired_differences(BASE, against=BASELINE)
+    ratio = study.cost(BASELINE).macs / study.cost(BASE).macs
+    lines += ["", f"- **{settings.model} − {settings.baseline}**: {_plus_minus(vt_minus_baseline)} points of "
+                  f"{metric} ({direction(vt_minus_baseline)}), at {ratio:.2f}x fewer MACs."]
     lines.append("  " + paper_claims()[settings.task])
     if not segment:
         for variant in paper.ABLATIONS:
@@ -125,12 +121,12 @@ def study_section(name: str, results: dict) -> list[str]:
                                    for model in ("vt_resnet18", "vt_resnet34"))
                 lines.append(f"- **{variant}** − base: {_plus_minus(summaries[variant].delta)} points "
                              f"({direction(summaries[variant].delta)}); Table 3 (ImageNet, 90 epochs): {theirs}.")
-    base_spread = summaries["base"].spread
+    base_spread = summaries[BASE].spread
     lines += [f"- Yardstick: the VT base model's own {metric} spans {base_spread:.1f} points over the seeds.", ""]
     return lines
 
 
-def _live_run(settings: AblationSettings, variant: str, seed: int, out: str, epochs: int) -> list[dict]:
+def _live_run(settings: StudySettings, variant: str, seed: int, out: str, epochs: int) -> list[dict]:
     """The first ``epochs`` epochs of one study run (in its own process, with the study's thread count),
     continuing the run in ``out`` if it holds fewer; returns its metrics rows."""
     torch.set_num_threads(settings.threads)
@@ -151,12 +147,12 @@ def _metrics(out: Path) -> list[dict]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
 
-def live_pair(out: Path, cached: dict, seed: int = 0, epochs: int = LIVE_EPOCHS,
+def live_pair(out: Path, cached: Study, seed: int = 0, epochs: int = LIVE_EPOCHS,
               say: Callable[..., None] | None = None) -> dict[str, list[dict]]:
     """Train (or reuse) the first ``epochs`` epochs of the ``cached`` study's runs of ``seed`` for the baseline
     and the VT base model, in parallel processes: metrics rows by variant. ``say`` (e.g. ``print``) receives a
     line for each epoch as a run's ``metrics.csv`` gains it, the progress of the quiet workers."""
-    settings = AblationSettings.from_dict(cached["settings"])
+    settings = cached.settings
     workers = min(len(LIVE_VARIANTS), os.cpu_count() or 1)
     shown = {variant: len(_metrics(out / variant)) for variant in LIVE_VARIANTS}  # epochs reused, not reported
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -167,7 +163,7 @@ def live_pair(out: Path, cached: dict, seed: int = 0, epochs: int = LIVE_EPOCHS,
             for variant in LIVE_VARIANTS if say is not None else ():
                 rows = _metrics(out / variant)[:epochs]
                 for row in rows[shown[variant]:]:
-                    say(f"  {cached['variants'][variant]['model']}: epoch {int(row['epoch'])}/{epochs}, "
+                    say(f"  {cached.cost(variant).model}: epoch {int(row['epoch'])}/{epochs}, "
                         f"train loss {row['train_loss']:.4f}, val acc {row['val_acc']:.4f}", flush=True)
                 shown[variant] = max(shown[variant], len(rows))
             if finished:
@@ -175,20 +171,18 @@ def live_pair(out: Path, cached: dict, seed: int = 0, epochs: int = LIVE_EPOCHS,
         return {variant: job.result() for variant, job in jobs.items()}
 
 
-def live_section(live: dict[str, list[dict]], cached: dict, seed: int, seconds: float) -> list[str]:
+def live_section(live: dict[str, list[dict]], cached: Study, seed: int, seconds: float) -> list[str]:
     """Markdown lines: the live epochs beside the cached run's same epochs, and how far apart they are."""
-    by_key = {(run["variant"], run["seed"]): run for run in cached["runs"]}
     lines = ["| model | epoch | train loss, live | cached | val acc, live | cached |",
              "| --- | --- | --- | --- | --- | --- |"]
     gap = 0.0
     for variant, rows in live.items():
-        run = by_key[variant, seed]
+        loss, accuracy = (cached.run(variant, seed).curve(key) for key in ("train_loss", "val_acc"))
         for row in rows:
             e = int(row["epoch"])
-            gap = max(gap, abs(row["train_loss"] - run["train_loss"][e - 1]),
-                      abs(row["val_acc"] - run["val_acc"][e - 1]))
-            lines.append(f"| {cached['variants'][variant]['model']} | {e} | {row['train_loss']:.6f} | "
-                         f"{run['train_loss'][e - 1]:.6f} | {row['val_acc']:.4f} | {run['val_acc'][e - 1]:.4f} |")
+            gap = max(gap, abs(row["train_loss"] - loss[e - 1]), abs(row["val_acc"] - accuracy[e - 1]))
+            lines.append(f"| {cached.cost(variant).model} | {e} | {row['train_loss']:.6f} | "
+                         f"{loss[e - 1]:.6f} | {row['val_acc']:.4f} | {accuracy[e - 1]:.4f} |")
     if gap == 0:
         verdict = "identical to the cached runs, to the 6 decimals stored: this CPU and torch retrace them exactly"
     elif gap <= LIVE_TOLERANCE:
@@ -203,21 +197,18 @@ def live_section(live: dict[str, list[dict]], cached: dict, seed: int, seconds: 
     return lines + ["", f"Live ({seconds:.0f} s on this machine): {verdict}.", ""]
 
 
-def _figure(studies: dict[str, dict], live: dict[str, list[dict]], cached: dict, seed: int, path: Path) -> None:
+def _figure(studies: dict[str, Study], live: dict[str, list[dict]], cached: Study, seed: int, path: Path) -> None:
     from .viz.training import accuracy_macs_figure, curves_figure
 
-    classify = {f"{name} ({results['settings']['data']})": results for name, results in studies.items()
+    classify = {f"{name} ({study.settings.data})": study for name, study in studies.items()
                 if name in CLASSIFICATION_STUDIES}
     fig = accuracy_macs_figure(classify)
     fig.update_layout(title="Cached: final validation accuracy against MACs (the paper's Figure 4 at toy scale)")
-    by_key = {(run["variant"], run["seed"]): run for run in cached["runs"]}
     runs = {}
     for variant, rows in live.items():
-        model = cached["variants"][variant]["model"]
+        model = cached.cost(variant).model
         runs[f"{model} live"] = rows
-        run = by_key[variant, seed]
-        runs[f"{model} cached"] = [{"epoch": e + 1, **{k: run[k][e] for k in ("train_loss", "val_loss", "val_acc")}}
-                                   for e in range(len(run["val_acc"]))]
+        runs[f"{model} cached"] = cached.run(variant, seed).rows()
     curves = curves_figure(runs)
     curves.update_layout(title=f"Live: the first epochs on this machine over the cached runs (seed {seed})")
     path.write_text("<html><head><meta charset='utf-8'></head><body>" + fig.to_html(full_html=False,
@@ -239,7 +230,7 @@ def _retrain_studies(study_dir: Path, say: Callable[..., None]) -> None:
         say(f"--full: training the {name} study on this machine (resumable: run the same command again) ...",
             flush=True)
         path = study_dir / f"study-{name}.json"
-        save_ablations(run_ablations(settings, log=lambda line: say(line, flush=True), path=path), path)
+        save_study(run_study(settings, log=lambda line: say(line, flush=True), path=path), path)
 
 
 def _header(started: float) -> list[str]:
@@ -282,7 +273,7 @@ def _counted_report(tables_text: str, seconds: float) -> list[str]:
     ]
 
 
-def _live_report(part3: list[str], settings: AblationSettings, live_epochs: int, seed: int, out: Path) -> list[str]:
+def _live_report(part3: list[str], settings: StudySettings, live_epochs: int, seed: int, out: Path) -> list[str]:
     """Part 3 of ``report.md``: the live pair beside the cached runs."""
     recipe = get_recipe(settings.recipe)
     return [
@@ -318,7 +309,7 @@ def reproduce(out: str | Path = "reproduce", full: bool = False, seed: int = 0, 
     source = "retrained on this machine (--full)" if full else \
         f"cached: the seeded runs that ship with vtlab ({study_dir or STUDY_DIR})"
     studies = {name: load_study(name, study_dir) for name in STUDIES}
-    part1 = [line for name, results in studies.items() for line in study_section(name, results)]
+    part1 = [line for name, study in studies.items() for line in study_section(name, study)]
     say(f"1/3 the paper's claims at toy scale, {source}:\n", flush=True)
     say("\n".join(part1), flush=True)
 
@@ -329,7 +320,7 @@ def reproduce(out: str | Path = "reproduce", full: bool = False, seed: int = 0, 
     say(tables_text, flush=True)
 
     cached = studies[LIVE_STUDY]
-    settings = AblationSettings.from_dict(cached["settings"])
+    settings = cached.settings
     say(f"3/3 live: the first {live_epochs} epochs of the {LIVE_STUDY} study's seed-{seed} runs of "
         f"{settings.baseline} and {settings.model}, side by side ...", flush=True)
     trained = time.perf_counter()

@@ -4,7 +4,7 @@ dynamic tokenization (DT) off and see what changes, beside the paper's deltas.
 Three panels, each a difference to the base model: MACs (M) and parameters (M) of a VT-ResNet at 224×224,
 counted by vtlab (:func:`vtlab.cost.report.model_cost`), and top-1 accuracy (points). The paper's accuracy
 deltas are ImageNet runs of 90 epochs; vtlab's are short runs of the compact ``vt_resnet_mini`` on the generated
-``shapes`` scenes (:mod:`vtlab.train.ablation`), drawn as the mean over seeds of the per-seed difference, with
+``shapes`` scenes (:mod:`vtlab.studies`), drawn as the mean over seeds of the per-seed difference, with
 the lowest and highest per-seed difference as the error bar: a different model, data and scale, shown for the
 direction and the noise, not as a reproduction. Combinations of ablations are counted too; Table 3 has none,
 and only the variants that were trained have accuracies (a missing value is a gap).
@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from ..cost import paper
 from ..cost.report import cost_deltas, paper_deltas
-from ..train.ablation import AblationSummary
+from ..studies import VariantSummary
 from ..vt.block import ABLATION_SWITCHES
 from .costs import short_name
 from .explorer import FigureExplorer
@@ -52,13 +52,13 @@ def ablation_label(options: Mapping[str, bool]) -> str:
 
 
 def ablation_figure(model: str, variants: Sequence[Mapping[str, bool]],
-                    summaries: Mapping[str, AblationSummary] | None = None, title: str | None = None) -> go.Figure:
+                    summaries: Mapping[str, VariantSummary] | None = None, title: str | None = None) -> go.Figure:
     """Differences to the base of each variant in ``variants`` (VT options, e.g. ``{"dynamic": False}``), one
     panel per quantity (:data:`PANELS`), x = the variants' labels.
 
     Traces, in order: :data:`TRACES` [0] and [1] in the MAC and parameter panels (paper, vtlab's count of
     ``model``), then [0] and [2] in the accuracy panel (paper, ``summaries`` from
-    :func:`vtlab.train.ablation.summarize_ablations`: mean paired difference, error bar from the lowest to the
+    :meth:`vtlab.studies.Study.summaries`: mean paired difference, error bar from the lowest to the
     highest). Values missing from the paper or the summaries are ``None`` (a gap)."""
     if not variants:
         raise ValueError("expected at least one variant")
@@ -95,12 +95,12 @@ def ablation_figure(model: str, variants: Sequence[Mapping[str, bool]],
     return fig
 
 
-def table3_figure(model: str = "vt_resnet34", summaries: Mapping[str, AblationSummary] | None = None) -> go.Figure:
+def table3_figure(model: str = "vt_resnet34", summaries: Mapping[str, VariantSummary] | None = None) -> go.Figure:
     """:func:`ablation_figure` of Table 3's three ablations (-TF, -PE, -DT) of ``model``."""
     return ablation_figure(model, list(paper.ABLATIONS.values()), summaries)
 
 
-def ablation_explorer(summaries: Mapping[str, AblationSummary] | None = None,
+def ablation_explorer(summaries: Mapping[str, VariantSummary] | None = None,
                       model: str = "vt_resnet34") -> FigureExplorer:
     """A widget: choose the model (VT-ResNet-18 or -34) and tick which components to keep (``controls["TF"]``,
     ``["PE"]``, ``["DT"]``: True keeps the component), and see :func:`ablation_figure` for that one variant.

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .._checks import check_keys, check_positive
+from ..studies import BASELINE, Study
 from ..train.recipes import Recipe, lr_factor
 
 CURVE_KEYS = ("epoch", "train_loss", "val_loss", "val_acc")  # what curves_figure reads of each row
@@ -54,36 +55,30 @@ def curves_figure(runs: dict[str, Sequence[dict]]) -> go.Figure:
     return fig
 
 
-def _check_study(results: object, metric: str | None = None) -> None:
-    """Raise unless ``results`` has what a study's figures read (a results dict of :mod:`vtlab.train.ablation`:
-    settings, variants and runs, each run with its variant, seed and, where given, ``metric``)."""
-    check_keys("a study's results", results, ("settings", "runs", "variants"))
-    for i, run in enumerate(results["runs"]):
-        check_keys(f"run {i} of the study", run, ("variant", "seed", *([metric] if metric else [])))
+def _check_study(study: object) -> Study:
+    """Raise unless ``study`` is a :class:`~vtlab.studies.Study` (what the study figures read)."""
+    if not isinstance(study, Study):
+        raise ValueError(f"expected a Study (vtlab.studies.load_study or run_study), got {type(study).__name__}")
+    return study
 
 
-def mean_curve_figure(results: dict, variants: Sequence[str] | None = None, metric: str | None = None) -> go.Figure:
-    """Per epoch, the mean over seeds of ``metric`` (default: validation accuracy, or mIoU for segmentation) for
-    each of ``variants`` of a study (a results dict of :mod:`vtlab.train.ablation`), in points, with a band of
-    ± one standard deviation over the seeds."""
+def mean_curve_figure(study: Study, variants: Sequence[str] | None = None, metric: str | None = None) -> go.Figure:
+    """Per epoch, the mean over seeds of ``metric`` (default: the study's, validation accuracy or mIoU) for each
+    of ``variants`` of a study, in points, with a band of ± one standard deviation over the seeds."""
     import statistics
 
-    from ..train.ablation import AblationSettings, variant_label
-
-    _check_study(results)
-    settings = AblationSettings.from_dict(results["settings"])
-    metric = metric or ("val_miou" if settings.task == "segment" else "val_acc")
-    _check_study(results, metric)
+    settings = _check_study(study).settings
+    metric = metric or settings.metric
     variants = list(variants or settings.variants)
     fig = go.Figure()
     for variant in variants:
-        curves = [run[metric] for run in results["runs"] if run["variant"] == variant]
+        curves = [run.curve(metric) for run in study.runs_of(variant)]
         if not curves:
             raise ValueError(f"the study has no runs of variant {variant!r}; it has {list(settings.variants)}")
         epochs = list(range(1, len(curves[0]) + 1))
         mean = [100 * statistics.fmean(values) for values in zip(*curves, strict=True)]
         std = [100 * statistics.stdev(values) if len(values) > 1 else 0.0 for values in zip(*curves, strict=True)]
-        name = variant_label(results, variant)
+        name = study.label(variant)
         fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=[round(m + s, 3) for m, s in zip(mean, std, strict=True)]
                                  + [round(m - s, 3) for m, s in zip(mean[::-1], std[::-1], strict=True)],
                                  fill="toself", opacity=0.2, line=dict(width=0), hoverinfo="skip", showlegend=False,
@@ -96,22 +91,18 @@ def mean_curve_figure(results: dict, variants: Sequence[str] | None = None, metr
     return fig
 
 
-def accuracy_macs_figure(studies: Mapping[str, dict]) -> go.Figure:
+def accuracy_macs_figure(studies: Mapping[str, Study]) -> go.Figure:
     """The paper's Figure 4 at toy scale: final validation accuracy (mean over seeds, error bar ± one standard
-    deviation) against MACs, one panel per study (``studies``: name → a results dict of
-    :mod:`vtlab.train.ablation`), the baseline model and each VT variant a point."""
-    from ..train.ablation import BASELINE, summarize_ablations, variant_label
-
+    deviation) against MACs, one panel per study (``studies``: name → :class:`~vtlab.studies.Study`), the
+    baseline model and each VT variant a point."""
     if not studies:
         raise ValueError("expected at least one study")
     fig = make_subplots(rows=1, cols=len(studies), subplot_titles=list(studies), horizontal_spacing=0.08)
-    for col, results in enumerate(studies.values(), start=1):
-        _check_study(results)
-        summaries = summarize_ablations(results)
-        for variant, summary in summaries.items():
-            label = variant_label(results, variant)
+    for col, study in enumerate(studies.values(), start=1):
+        for variant, summary in _check_study(study).summaries().items():
+            label = study.label(variant)
             fig.add_trace(go.Scatter(
-                x=[round(results["variants"][variant]["macs"] / 1e6, 2)], y=[round(summary.mean_accuracy, 2)],
+                x=[round(study.cost(variant).macs / 1e6, 2)], y=[round(summary.mean_accuracy, 2)],
                 error_y=dict(type="data", array=[round(summary.std, 2)]), mode="markers+text", text=[label],
                 textposition="top center", marker=dict(size=10, symbol="square" if variant == BASELINE else "circle",
                                                        color="#7f7f7f" if variant == BASELINE else "#1f77b4"),
