@@ -12,8 +12,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from pygments.token import Name, Token
 
-from vtlab.viz.code import equation_beside_code, equation_code_markdown, source_excerpt
+from vtlab.viz.code import (
+    TOKEN_STYLES,
+    equation_beside_code,
+    equation_code_markdown,
+    highlighted,
+    source_excerpt,
+    token_style,
+)
 from vtlab.vt import DynamicTokenizer, PositionEncoder, Projector, StaticTokenizer, Transformer, literal
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,3 +111,17 @@ def test_notebook_01_shows_the_current_source_of_each_equation():
         for (name, path, first), code in zip(names, shown_code(markdown), strict=True):
             line, text = file_source(ROOT / path, name)
             assert (int(first), code) == (line, text.rstrip("\n")), f"notebook 01 shows an old {name}: re-execute it"
+
+
+def test_listing_html_is_written_the_same_way_by_every_pygments():
+    """vtlab writes the listing's HTML from Pygments' tokens: quotes are always escaped (Pygments' own HTML
+    formatter escapes them in some releases only), blanks carry no style (releases differ on which blanks are
+    Whitespace tokens), and a token type without a colour of its own takes its parent's."""
+    shown = highlighted("def f(a):\n    return a < 'b' & \"c\"  # <d>\n")
+    assert shown == ('<span style="color: #008000; font-weight: bold">def</span> <span style="color: #00F">f</span>'
+                     '(a):&#10;    <span style="color: #008000; font-weight: bold">return</span> a '
+                     '<span style="color: #666">&lt;</span> <span style="color: #BA2121">&#39;b&#39;</span> '
+                     '<span style="color: #666">&amp;</span> <span style="color: #BA2121">&quot;c&quot;</span>  '
+                     '<span style="color: #3D7B7B; font-style: italic"># &lt;d&gt;</span>')
+    assert token_style(Name.Builtin.Pseudo) == TOKEN_STYLES[Name.Builtin] == "color: #008000"
+    assert token_style(Token.Text) == ""

@@ -9,8 +9,11 @@ longer matches until it is re-run (strict nbval then says so).
 The result is one Markdown display: a ``$$`` paragraph (typeset by JupyterLab, and by the tutorial site's
 MathJax, which reads rendered Markdown outputs) followed by an HTML block of two columns (the module, the literal
 form) that wrap one under the other on a narrow page, each code column scrolling sideways inside itself rather
-than widening the page. Code is highlighted by pygments with inline styles, so it looks the same wherever the
-output is rendered, and the output is the same on every run.
+than widening the page. Code is highlighted with inline styles, so it looks the same wherever the output is
+rendered, and the output is the same on every run and with every Pygments release: Pygments only splits the code
+into tokens, and vtlab writes the HTML itself (its colours, its escaping), because Pygments' own HTML formatter
+differs between releases (in how it escapes quotes, in which blanks it styles), which would change the listings
+stored in an executed notebook.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from IPython.display import Markdown
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
+from pygments import lex
 from pygments.lexers import PythonLexer
+from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String, Token
 
+TokenType = type(Token)  # a Pygments token type, e.g. Name.Builtin
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds vtlab/, for short file names
 
 
@@ -62,12 +66,79 @@ def source_excerpt(function: Callable) -> SourceExcerpt:
     return SourceExcerpt(function.__qualname__, shown, first_line, textwrap.dedent("".join(lines)))
 
 
+# Inline CSS per token type, the colours of Pygments' "default" style written out here so that they do not change
+# with Pygments; a token type not listed takes its nearest listed parent's style (Token itself: none).
+TOKEN_STYLES: dict[TokenType, str] = {
+    Token: "",
+    Comment: "color: #3D7B7B; font-style: italic",
+    Comment.Preproc: "color: #9C6500",
+    Keyword: "color: #008000; font-weight: bold",
+    Keyword.Pseudo: "color: #008000",
+    Keyword.Type: "color: #B00040",
+    Operator: "color: #666",
+    Operator.Word: "color: #A2F; font-weight: bold",
+    Name.Builtin: "color: #008000",
+    Name.Function: "color: #00F",
+    Name.Class: "color: #00F; font-weight: bold",
+    Name.Namespace: "color: #00F; font-weight: bold",
+    Name.Exception: "color: #CB3F38; font-weight: bold",
+    Name.Variable: "color: #19177C",
+    Name.Constant: "color: #800",
+    Name.Label: "color: #767600",
+    Name.Entity: "color: #717171; font-weight: bold",
+    Name.Attribute: "color: #687822",
+    Name.Tag: "color: #008000; font-weight: bold",
+    Name.Decorator: "color: #A2F",
+    String: "color: #BA2121",
+    String.Doc: "color: #BA2121; font-style: italic",
+    String.Interpol: "color: #A45A77; font-weight: bold",
+    String.Escape: "color: #AA5D1F; font-weight: bold",
+    String.Regex: "color: #A45A77",
+    String.Symbol: "color: #19177C",
+    String.Other: "color: #008000",
+    Number: "color: #666",
+    Error: "border: 1px solid #F00",
+}
+# every character that HTML text or an attribute value may not hold literally, always escaped the same way
+_HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})
+
+
+def token_style(token_type: TokenType) -> str:
+    """The inline CSS of a Pygments token type: its own entry of :data:`TOKEN_STYLES`, else its nearest parent's."""
+    while token_type not in TOKEN_STYLES:
+        token_type = token_type.parent
+    return TOKEN_STYLES[token_type]
+
+
 def highlighted(code: str) -> str:
-    """``code`` as highlighted HTML with inline styles (no stylesheet needed), for a ``<pre>``, on one line."""
-    formatter = HtmlFormatter(noclasses=True, nowrap=True, style="default")
-    # newlines as character references: the whole block stays on one line, so that Markdown renderers keep it
-    # as one raw HTML block (a blank line of code would otherwise end the block and the rest be read as Markdown)
-    return highlight(code, PythonLexer(), formatter).rstrip("\n").replace("\n", "&#10;")
+    """``code`` as highlighted HTML with inline styles (no stylesheet needed), for a ``<pre>``, on one line.
+
+    Consecutive tokens of one style share a ``<span>``, blanks are not styled, a span never crosses a line end, and
+    leading and trailing blank lines are dropped. Newlines are written as character references (``&#10;``) so that
+    the whole block stays on one line: Markdown renderers then keep it as one raw HTML block (a blank line of code
+    would otherwise end the block and the rest be read as Markdown)."""
+    lines: list[list[tuple[str, str]]] = [[]]  # per line: (style, text) runs
+    for token_type, value in lex(code.strip("\n"), PythonLexer(stripnl=False)):
+        # blank text is unstyled whatever its type (its colour cannot be seen): Pygments releases differ in which
+        # blanks they call Whitespace and which Text
+        style = token_style(token_type) if value.strip() else ""
+        for index, piece in enumerate(value.split("\n")):
+            if index:
+                lines.append([])
+            if not piece:
+                continue
+            if lines[-1] and lines[-1][-1][0] == style:
+                lines[-1][-1] = (style, lines[-1][-1][1] + piece)
+            else:
+                lines[-1].append((style, piece))
+    while lines and not lines[-1]:
+        lines.pop()
+    return "&#10;".join("".join(f'<span style="{style}">{_escaped(text)}</span>' if style else _escaped(text)
+                                for style, text in line) for line in lines)
+
+
+def _escaped(text: str) -> str:
+    return text.translate(_HTML_ESCAPES)
 
 
 CODE_STYLE = ("margin:0;padding:0.5em;overflow-x:auto;font-size:0.8em;line-height:1.35;"

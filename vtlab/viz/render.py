@@ -8,7 +8,11 @@
   from a CDN.
 
 The ``<div>`` ids are numbered in display order (``vtlab-figure-1``, ``-2``, …) rather than random, so that an
-executed notebook's outputs are the same on every run and ``pytest --nbval`` can compare them strictly.
+executed notebook's outputs are the same on every run and ``pytest --nbval`` can compare them strictly. For the
+same reason the figure's JSON is written by the standard library's :mod:`json` (plotly's ``"json"`` engine), never
+by ``orjson``: plotly's default engine, ``"auto"``, takes ``orjson`` whenever it is importable, and ``orjson``
+writes non-ASCII text (``→``, ``±``) literally where :mod:`json` writes ``\\u2192``, so the stored outputs would
+depend on whether an undeclared package happens to be installed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import plotly.io as pio
 from plotly.io._base_renderers import MimetypeRenderer
 
 RENDERER_NAME = "vtlab"
+JSON_ENGINE = "json"  # plotly's engine for the figures' JSON: the same output with or without orjson
 
 
 class VTLabRenderer(MimetypeRenderer):
@@ -37,7 +42,9 @@ class VTLabRenderer(MimetypeRenderer):
 
 
 def use_vtlab_renderer() -> None:
-    """Register the ``vtlab`` plotly renderer and make it the default (numbering restarts at 1)."""
+    """Register the ``vtlab`` plotly renderer and make it the default (numbering restarts at 1), and make plotly
+    write JSON with the standard library's :mod:`json` whether or not ``orjson`` is installed."""
+    pio.json.config.default_engine = JSON_ENGINE
     pio.renderers[RENDERER_NAME] = VTLabRenderer()
     pio.renderers.default = RENDERER_NAME
 
