@@ -48,16 +48,15 @@ from vtlab.cost import count_params, macs_by_module, neck_inputs, neck_macs, nec
 from vtlab.cost.report import table4_comparison
 from vtlab.data import create_segmentation_dataset
 from vtlab.models import create_model
-from vtlab.probe import concentration, region_mass, region_share, upsample_maps
+from vtlab.probe import concentration, level_coefficient_maps, region_mass, region_share, upsample_maps
 from vtlab.reproduce import study_section
 from vtlab.train import TrainConfig, get_recipe, train
 from vtlab.train.ablation import direction, load_study, summarize_ablations
 from vtlab.train.evaluation import load_run
+from vtlab.train.metrics import class_iou
 from vtlab.viz.notebook import check_answers
 from vtlab.viz.segmentation import (
-    class_iou,
     class_iou_figure,
-    level_coefficient_maps,
     level_token_explorer,
     level_token_figure,
     prediction_figure,

@@ -22,8 +22,6 @@ from plotly.subplots import make_subplots
 from .._checks import check_positive
 from ..cost import paper
 from ..data import IGNORE_INDEX
-from ..probe import level_coefficient_maps  # noqa: F401 (importable from here until notebook 06 imports it from probe)
-from ..train.metrics import class_iou  # noqa: F401 (the same, from train.metrics)
 from .costs import add_paper_and_vtlab_bars
 from .explorer import FigureExplorer
 from .tokens import add_overlay, heat_map, image_png, token_grid_figure
