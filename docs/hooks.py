@@ -102,6 +102,9 @@ def site_figure(name: str) -> str:
     import plotly.io as pio
 
     from vtlab.viz.architecture import architecture_figure, vt_vs_patch_figure
+    from vtlab.viz.render import JSON_ENGINE
+
+    pio.json.config.default_engine = JSON_ENGINE  # the same page with or without orjson installed
     from vtlab.viz.speed import speed_curves_figure, time_per_mac_figure
 
     figures = {"vt-resnet18": lambda: architecture_figure("vt_resnet18"), "vt-vs-patches": vt_vs_patch_figure,
