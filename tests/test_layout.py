@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("vtlab", "benchmarks")  # benchmarks/ holds scripts that import each other by their bare names
 MAX_FILE_LINES = 400
@@ -193,8 +191,6 @@ def test_no_import_cycle_in_vtlab_or_benchmarks():
         "\n".join(f"  {edge}" for edge in cycle) for cycle in cycles)
 
 
-@pytest.mark.xfail(strict=True, reason="vtlab/train/ablation.py (431 lines) is over 400: issue 21's vtlab/studies "
-                   "takes its place; remove this mark when it goes")
 def test_no_vtlab_file_over_400_lines():
     long = {str(path.relative_to(ROOT)): n for path in modules().values() if path.is_relative_to(ROOT / "vtlab")
             and (n := len(path.read_text().splitlines())) > MAX_FILE_LINES}
