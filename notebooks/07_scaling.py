@@ -32,8 +32,8 @@
 # - a **VT block**: tokenizer (equations 1–2), transformer (3) over $L$ tokens, projector (4).
 #
 # MACs are counted by `vtlab.cost.count_macs` on the real modules; measured CPU times follow, in cells whose
-# output changes from run to run. The computation lives in `vtlab.cost.scaling`, the figures in
-# `vtlab.viz.scaling`.
+# output changes from run to run. The MAC counts live in `vtlab.cost.scaling`, the timing in `vtlab.timing`, the
+# figures in `vtlab.viz.scaling`.
 
 # %%
 import torch

@@ -13,7 +13,8 @@ similarity of a block's mean-centred maps (1 = identical maps, 0 = unrelated), t
 maps (the participation ratio of their Gram matrix: 1 when all are alike, L when all are orthogonal), and each
 map's peak over uniform, max(A[:, l])·HW (1 = a flat map, HW = all weight on one pixel).
 :func:`token_report` gathers these per block, with the median best-region lift, on scenes with masks; the
-training engine records it every epoch for VT models trained on ``shapes`` (``tokens.csv``).
+training engine records it every epoch for VT models trained on ``shapes`` (``tokens.csv``, the measure
+:class:`vtlab.train.measures.TokenMeasure` that ``vtlab train`` attaches).
 
 Shapes: images (N, 3, H, W) → maps per block (N, heads, L, h, w); masks (N, H, W) with region ids 0..R-1.
 """
