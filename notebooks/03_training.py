@@ -38,8 +38,8 @@ from pathlib import Path
 import torch
 from IPython.display import Markdown, display
 
+from vtlab.studies import direction, load_study
 from vtlab.train import TrainConfig, get_recipe, train
-from vtlab.train.ablation import AblationSettings, direction, load_study, summarize_ablations
 from vtlab.train.engine import RESUME_SETTINGS
 from vtlab.train.evaluation import evaluate_run
 from vtlab.viz import setup_notebook
@@ -164,15 +164,15 @@ print("resumed run identical to the uninterrupted one (all metrics but timings):
 
 # %%
 study = load_study("shapes")
-study_settings = AblationSettings.from_dict(study["settings"])
+study_settings = study.settings
 mean_curve_figure(study, ["baseline", "base"]).show()
-summaries = summarize_ablations(study)
+summaries = study.summaries()
 vt, resnet = summaries["base"], summaries["baseline"]
 print(f"{study_settings.epochs} epochs of {study_settings.train_size} scenes at batch {study_settings.batch_size}, "
       f"recipe {study_settings.recipe!r}, seeds "
-      f"{list(study_settings.seeds)}, validated on {study['validation']['images']} scenes; {study['environment']}")
-print(f"final accuracy over {len(vt.seeds)} seeds: {study['variants']['base']['model']} {vt.mean_accuracy:.1f} ± "
-      f"{vt.std:.1f}%, {study['variants']['baseline']['model']} {resnet.mean_accuracy:.1f} ± {resnet.std:.1f}%; "
+      f"{list(study_settings.seeds)}, validated on {study.validation.images} scenes; {study.environment.to_dict()}")
+print(f"final accuracy over {len(vt.seeds)} seeds: {study.cost('base').model} {vt.mean_accuracy:.1f} ± "
+      f"{vt.std:.1f}%, {study.cost('baseline').model} {resnet.mean_accuracy:.1f} ± {resnet.std:.1f}%; "
       f"the last {max(1, study_settings.epochs // 5)} epochs added {statistics.fmean(vt.late_gain):+.1f} and "
       f"{statistics.fmean(resnet.late_gain):+.1f} points")
 
@@ -188,7 +188,7 @@ display(Markdown(
     f"model reaches {vt.mean_accuracy:.1f} ± {vt.std:.1f}% on held-out scenes against {resnet.mean_accuracy:.1f} ± "
     f"{resnet.std:.1f}% for the ResNet with the same stages 1-4, a difference of "
     f"{vt.mean_accuracy - resnet.mean_accuracy:+.1f} points, paired by seed "
-    f"({direction(tuple(-d for d in resnet.delta))})"
+    f"({direction(study.paired_differences('base', against='baseline'))})"
     + (f"; neither had levelled off (the last epochs still added {statistics.fmean(vt.late_gain):+.1f} and "
        f"{statistics.fmean(resnet.late_gain):+.1f} points), so this compares how fast they learn at this budget, "
        f"not where they end. " if min(statistics.fmean(vt.late_gain), statistics.fmean(resnet.late_gain)) > 1
@@ -205,14 +205,14 @@ display(Markdown(
 #
 # 1. *One run, or several?* The live run above trained one seed. In the cached shapes study, the VT and ResNet
 #    runs of a seed are paired (the same data in the same order). On how many seeds would that one pair alone have
-#    ranked the ResNet above the VT model? Read the final accuracies from `study["runs"]` and store the count in
+#    ranked the ResNet above the VT model? Read the final accuracies from `study.runs` and store the count in
 #    `answer_1`. (A live pair: `train(replace(config, model="resnet_mini", out=str(runs / "resnet")))` trains the
 #    ResNet with the live run's settings, in about the live run's time.)
 #
 #    <details><summary>Solution</summary>
 #
 #    ```python
-#    final = {(run["variant"], run["seed"]): run["val_acc"][-1] for run in study["runs"]}
+#    final = {(run.variant, run.seed): run.final("val_acc") for run in study.runs}
 #    answer_1 = sum(final["baseline", seed] > final["base", seed] for seed in study_settings.seeds)
 #    print(answer_1, "of", len(study_settings.seeds), "seeds")
 #    # one pair can rank the two models the wrong way round: compare several seeds, paired, before concluding

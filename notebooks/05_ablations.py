@@ -35,6 +35,7 @@
 # costs and notebook 3's training vocabulary.
 
 # %%
+import dataclasses
 import math
 
 import torch
@@ -45,16 +46,7 @@ from vtlab.cost import paper
 from vtlab.cost.report import paper_deltas, stage_costs, table3_comparison
 from vtlab.models import create_model
 from vtlab.reproduce import study_section
-from vtlab.train.ablation import (
-    STUDIES,
-    AblationSettings,
-    binomial_stderr,
-    direction,
-    load_study,
-    run_ablations,
-    summarize_ablations,
-    variant_cost,
-)
+from vtlab.studies import STUDIES, binomial_stderr, direction, load_study, run_study, variant_cost
 from vtlab.viz.ablation import ablation_explorer, table3_figure
 from vtlab.viz.notebook import check_answers
 from vtlab.viz.training import accuracy_macs_figure, curves_figure
@@ -117,21 +109,19 @@ for label, options in ABLATIONS.items():
 
 # %%
 if REGENERATE:
-    settings = AblationSettings.from_dict({**STUDIES["shapes"].to_dict(), "device": "cuda"})
-    results = run_ablations(settings, log=print)
+    study = run_study(dataclasses.replace(STUDIES["shapes"], device="cuda"), log=print)
 else:
-    results = load_study("shapes")
-settings = AblationSettings.from_dict(results["settings"])
+    study = load_study("shapes")
+settings = study.settings
 print(f"{settings.model} (and {settings.baseline}) on {settings.data}, recipe {settings.recipe!r}: "
       f"{settings.epochs} epochs on {settings.train_size} training scenes, seeds {list(settings.seeds)}, scored on "
-      f"{results['validation']['images']} validation scenes ({results['validation']['classes']} classes); "
-      f"{results['environment']}; {sum(run['seconds'] for run in results['runs']) / 60:.0f} minutes of training "
-      f"in all, on {sorted({run['device'] for run in results['runs']})}")
-base_cost = results["variants"]["base"]
-for label, cost in results["variants"].items():
-    recount = variant_cost(settings, label, results["validation"]["classes"])
-    print(f"{label:>8} ({cost['model']}): {cost['macs'] / 1e6:.2f} M MACs, {cost['params'] / 1e6:.4f} M params "
-          f"({100 * (cost['params'] / base_cost['params'] - 1):+.1f}% vs base) at the training size"
+      f"{study.validation.images} validation scenes ({study.validation.classes} classes); "
+      f"{study.environment.to_dict()}; {study.minutes:.0f} minutes of training in all, on {study.devices}")
+base_cost = study.cost("base")
+for label in settings.variants:
+    cost, recount = study.cost(label), variant_cost(settings, label, study.validation.classes)
+    print(f"{label:>8} ({cost.model}): {cost.macs / 1e6:.2f} M MACs, {cost.params / 1e6:.4f} M params "
+          f"({100 * (cost.params / base_cost.params - 1):+.1f}% vs base) at the training size"
           f" (recounted now: {'same' if recount == cost else 'DIFFERENT'})")
 
 # %% [markdown]
@@ -141,7 +131,7 @@ for label, cost in results["variants"].items():
 # %%
 def initial_state(options: dict) -> dict:
     torch.manual_seed(settings.seeds[0])  # as vtlab.train.train does before create_model
-    model = create_model(settings.model, num_classes=results["validation"]["classes"], **options)
+    model = create_model(settings.model, num_classes=study.validation.classes, **options)
     return {k: v for k, v in model.state_dict().items() if k.startswith(("conv1.", "bn1.", "layer"))}
 
 
@@ -155,10 +145,7 @@ for label, options in ABLATIONS.items():
 
 # %%
 first = settings.seeds[0]
-curves_figure({run["variant"]: [{"epoch": epoch + 1, **{key: run[key][epoch] for key in
-                                                         ("train_loss", "val_loss", "val_acc")}}
-                                for epoch in range(settings.epochs)]
-               for run in results["runs"] if run["seed"] == first}).show()
+curves_figure({variant: study.run(variant, first).rows() for variant in settings.variants}).show()
 
 # %% [markdown]
 # Final validation accuracy per seed with its mean ± standard deviation, each variant's difference to the base
@@ -166,7 +153,7 @@ curves_figure({run["variant"]: [{"epoch": epoch + 1, **{key: run[key][epoch] for
 # the epochs still added (near 0: the run had flattened out):
 
 # %%
-summaries = summarize_ablations(results)
+summaries = study.summaries()
 seeds = "".join(f"{f'seed {s}':>9}" for s in settings.seeds)
 deltas = "".join(f"{f'd{s}':>8}" for s in settings.seeds)
 print(f"{'variant':>8}{seeds}{'mean ± std':>13}{deltas}{'mean d':>8}{'late':>7}   paper d: VT-R-18  VT-R-34")
@@ -185,12 +172,13 @@ for label, s in summaries.items():
 # MACs at 64×64. *Predict before you run:* the VT model has fewer MACs; will it also be more accurate here?
 
 # %%
-accuracy_macs_figure({"shapes (64 px, 6 classes)": results}).show()
+accuracy_macs_figure({"shapes (64 px, 6 classes)": study}).show()
 vt, resnet = summaries["base"], summaries["baseline"]
-print(f"{results['variants']['base']['model']}: {vt.mean_accuracy:.1f} ± {vt.std:.1f}% at "
-      f"{results['variants']['base']['macs'] / 1e6:.1f} M MACs; {results['variants']['baseline']['model']}: "
-      f"{resnet.mean_accuracy:.1f} ± {resnet.std:.1f}% at {results['variants']['baseline']['macs'] / 1e6:.1f} M MACs")
-print(f"paired difference VT - ResNet per seed: {[round(-d, 1) for d in resnet.delta]} points "
+vt_cost, resnet_cost = study.cost("base"), study.cost("baseline")
+print(f"{vt_cost.model}: {vt.mean_accuracy:.1f} ± {vt.std:.1f}% at {vt_cost.macs / 1e6:.1f} M MACs; "
+      f"{resnet_cost.model}: {resnet.mean_accuracy:.1f} ± {resnet.std:.1f}% at {resnet_cost.macs / 1e6:.1f} M MACs")
+vt_lead = study.paired_differences("base", against="baseline")  # VT minus ResNet, per seed
+print(f"paired difference VT - ResNet per seed: {[round(d, 1) for d in vt_lead]} points "
       f"(mean {-resnet.mean_delta:+.1f}, std {resnet.delta_std:.1f}); Table 1, VT-R-18 vs R-18 on ImageNet: "
       f"+4.53 points at 1.14x fewer MACs")
 wins = sum(d < 0 for d in resnet.delta)
@@ -209,7 +197,7 @@ print(f"the VT model wins on {wins} of {len(resnet.delta)} seeds")
 # %%
 others = {name: load_study(name) for name in ("digits", "pairs")}
 accuracy_macs_figure({"digits (10 classes)": others["digits"], "shapes-pairs (15 classes)": others["pairs"]}).show()
-display(Markdown("\n".join(line for name, study in others.items() for line in study_section(name, study))))
+display(Markdown("\n".join(line for name, other in others.items() for line in study_section(name, other))))
 
 # %% [markdown]
 # ## How much of that is noise?
@@ -219,7 +207,7 @@ display(Markdown("\n".join(line for name, study in others.items() for line in st
 # ablation's paired differences at least agree in sign over the seeds.
 
 # %%
-images = results["validation"]["images"]
+images = study.validation.images
 base_runs = summaries["base"]
 stderr = binomial_stderr(base_runs.mean_accuracy, images)
 print(f"base accuracy over seeds: {min(base_runs.accuracy):.1f} to {max(base_runs.accuracy):.1f} "
@@ -283,7 +271,7 @@ takeaway = (
     f"{resnet.mean_accuracy:.1f} ± {resnet.std:.1f}%: the VT model is "
     f"{'more' if vt.mean_accuracy > resnet.mean_accuracy else 'less'} accurate by "
     f"{abs(vt.mean_accuracy - resnet.mean_accuracy):.1f} points, winning on {wins} of {len(resnet.delta)} seeds, with "
-    f"{results['variants']['baseline']['macs'] / results['variants']['base']['macs']:.2f}x fewer MACs. "
+    f"{resnet_cost.macs / vt_cost.macs:.2f}x fewer MACs. "
     f"Of the three ablations, {len(agree)} ({', '.join(agree) or 'none'}) move accuracy in Table 3's direction "
     f"(the paper: every ablation lowers it); {len(clear)} ({', '.join(clear) or 'none'}) do so by more than the base's "
     f"seed spread of {base_runs.spread:.1f} points with one sign on every seed. Only a difference of that kind is "
@@ -294,20 +282,20 @@ takeaway = (
        f"close to where the runs level off, not exactly there." if sum(vt.late_gain) / len(vt.late_gain) > 1 else
        "The runs had levelled off by their last epochs.")
 )
-for study in others.values():
-    s = summarize_ablations(study)
-    lead = tuple(-d for d in s["baseline"].delta)  # VT minus ResNet, per seed
+for other in others.values():
+    s = other.summaries()
+    lead = other.paired_differences("base", against="baseline")  # VT minus ResNet, per seed
     ablations = [f"{label} {s[label].mean_delta:+.1f} ± {s[label].delta_std:.1f} ({direction(s[label].delta)})"
                  for label in ABLATIONS if label in s]
-    chance_loss = math.log(study["validation"]["classes"])  # the loss of a uniform guess
-    stuck = {variant: sum(run["train_loss"][-1] > 0.9 * chance_loss for run in study["runs"]
-                          if run["variant"] == variant) for variant in ("base", "baseline")}
-    takeaway += (f"\n\nOn {study['settings']['data']} ({study['validation']['classes']} classes), "
+    chance_loss = math.log(other.validation.classes)  # the loss of a uniform guess
+    stuck = {variant: sum(run.final("train_loss") > 0.9 * chance_loss for run in other.runs_of(variant))
+             for variant in ("base", "baseline")}
+    takeaway += (f"\n\nOn {other.settings.data} ({other.validation.classes} classes), "
                  f"{s['base'].mean_accuracy:.1f} ± {s['base'].std:.1f}% against {s['baseline'].mean_accuracy:.1f} ± "
                  f"{s['baseline'].std:.1f}%: VT minus ResNet {sum(lead) / len(lead):+.1f} points ({direction(lead)})"
                  + (f"; the ablations against the base: {'; '.join(ablations)}" if ablations else "")
                  + (f". The VT model did not fit the training set on {stuck['base']} of {len(lead)} seeds (its "
-                    f"training loss ended above 90% of ln {study['validation']['classes']} = {chance_loss:.2f}, a "
+                    f"training loss ended above 90% of ln {other.validation.classes} = {chance_loss:.2f}, a "
                     f"uniform guess's), the ResNet on {stuck['baseline']}: there the spread is a training failure, "
                     f"not noise" if stuck["base"] or stuck["baseline"] else "") + ".")
 display(Markdown(takeaway))
@@ -339,15 +327,15 @@ display(Markdown(takeaway))
 #    <details><summary>Solution</summary>
 #
 #    ```python
-#    drops = {(run["variant"], run["seed"]): 100 * (max(run["val_acc"]) - run["val_acc"][-1])
-#             for run in results["runs"]}
+#    drops = {(run.variant, run.seed): 100 * (max(run.curve("val_acc")) - run.final("val_acc"))
+#             for run in study.runs}
 #    answer_2 = max(drops.values())
 #    print(max(drops, key=drops.get), round(answer_2, 1), "points; the base's seed spread", round(base_runs.spread, 1))
 #    # small against the spread: the last epoch (not chosen by looking at the validation scores) changes little
 #    ```
 #    </details>
 #
-# 3. *Static tokens, more distinct?* The runs record each model's token measurements at the end (`run["tokens"]`,
+# 3. *Static tokens, more distinct?* The runs record each model's token measurements at the end (`run.tokens`,
 #    one entry per block). Do the -DT runs (both blocks static) have more distinct second-block tokens than the
 #    base's dynamic ones? Store the mean second-block cosine of the -DT runs minus that of the base runs in
 #    `answer_3` (below 0: the static tokens are the more distinct).
@@ -357,7 +345,7 @@ display(Markdown(takeaway))
 #    ```python
 #    mean_cosine = {}
 #    for variant in ("base", "-DT"):
-#        cosines = [run["tokens"][1]["cosine"] for run in results["runs"] if run["variant"] == variant]
+#        cosines = [run.tokens[1].cosine for run in study.runs_of(variant)]
 #        mean_cosine[variant] = sum(cosines) / len(cosines)
 #        print(variant, [round(c, 2) for c in cosines])
 #    answer_3 = mean_cosine["-DT"] - mean_cosine["base"]
@@ -365,11 +353,10 @@ display(Markdown(takeaway))
 #    </details>
 
 # %%
-block_1_cosines = {variant: torch.tensor([run["tokens"][1]["cosine"] for run in results["runs"]
-                                          if run["variant"] == variant], dtype=torch.float64)
-                   for variant in ("base", "-DT")}
+block_1_cosines = {variant: torch.tensor([run.tokens[1].cosine for run in study.runs_of(variant)],
+                                         dtype=torch.float64) for variant in ("base", "-DT")}
 check_answers(globals(), {
     "answer_1": max(s.std for s in summaries.values()),  # points
-    "answer_2": 100 * max(max(run["val_acc"]) - run["val_acc"][-1] for run in results["runs"]),  # points
+    "answer_2": 100 * max(max(run.curve("val_acc")) - run.final("val_acc") for run in study.runs),  # points
     "answer_3": (block_1_cosines["-DT"].mean() - block_1_cosines["base"].mean()).item(),
 })

@@ -50,8 +50,8 @@ from vtlab.data import create_segmentation_dataset
 from vtlab.models import create_model
 from vtlab.probe import concentration, level_coefficient_maps, region_mass, region_share, upsample_maps
 from vtlab.reproduce import study_section
+from vtlab.studies import direction, load_study
 from vtlab.train import TrainConfig, get_recipe, train
-from vtlab.train.ablation import direction, load_study, summarize_ablations
 from vtlab.train.evaluation import load_run
 from vtlab.train.metrics import class_iou
 from vtlab.viz.notebook import check_answers
@@ -256,9 +256,9 @@ prediction_figure(val.images[:4], masks[:4], {label: p[:4] for label, p in predi
 study = load_study("segmentation")
 mean_curve_figure(study).show()
 display(Markdown("\n".join(study_section("segmentation", study))))
-seg = summarize_ablations(study)
-vt_lead = tuple(-d for d in seg["baseline"].delta)  # VT-FPN minus FPN, mIoU points per seed
-scored = masks[:study["validation"]["images"]]  # the study validates on the first scenes of the same split
+seg = study.summaries()
+vt_lead = study.paired_differences("base", against="baseline")  # VT-FPN minus FPN, mIoU points per seed
+scored = masks[:study.validation.images]  # the study validates on the first scenes of the same split
 background_study = 100 * class_iou(torch.zeros_like(scored), scored, val.num_classes).nanmean().item()
 print(f"final mIoU per seed (points): FPN {[round(a, 1) for a in seg['baseline'].accuracy]}, "
       f"VT-FPN {[round(a, 1) for a in seg['base'].accuracy]}; predicting background everywhere on the same "
@@ -363,7 +363,7 @@ takeaways.append(f"- the minis' necks: FPN {costs['FPN']['fpn'] / 1e6:.1f} M MAC
       f"{costs['VT-FPN']['fpn'] / 1e6:.1f} M at 64x64 ({costs['FPN']['fpn'] / costs['VT-FPN']['fpn']:.2f}x); "
       f"whole models {costs['FPN'][''] / 1e6:.1f} vs {costs['VT-FPN'][''] / 1e6:.1f} M")
 takeaways.append(f"- the live runs' losses fell: {all(loss_fell.values())}")
-takeaways.append(f"- cached, {len(seg['base'].seeds)} seeds of {study['settings']['epochs']} epochs: VT-FPN "
+takeaways.append(f"- cached, {len(seg['base'].seeds)} seeds of {study.settings.epochs} epochs: VT-FPN "
       f"{seg['base'].mean_accuracy:.1f} ± {seg['base'].std:.1f} against FPN {seg['baseline'].mean_accuracy:.1f} ± "
       f"{seg['baseline'].std:.1f} mIoU points, VT-FPN minus FPN {sum(vt_lead) / len(vt_lead):+.1f} "
       f"({direction(vt_lead)}); background everywhere scores {background_study:.1f}; the last fifth of the "
