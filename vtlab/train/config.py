@@ -21,26 +21,26 @@ from .run_folder import RESUME_SETTINGS
 
 @dataclass
 class TrainConfig:
-    """What ``vtlab train`` takes. ``model`` / ``data`` default to the recipe's; ``epochs``, ``batch_size``
-    (global, over all processes) and ``lr`` (peak, at that batch) override it."""
+    """What ``vtlab train`` takes, one field per flag (each described where it is declared); the recipe gives
+    what is left None. Checked by type and range in one place, :func:`check_config`."""
 
-    recipe: str = "quick"
-    model: str | None = None
-    data: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    seed: int = 0
-    out: str = "runs/vtlab"
-    resume: bool = False
-    device: str = "auto"
-    workers: int = 0
-    compile: bool = False
-    image_size: int | None = None
+    recipe: str = "quick"  # a name of vtlab.train.RECIPES: optimizer, schedule, augmentation, regularisation
+    model: str | None = None  # a registered model (`vtlab models`); None: the recipe's
+    data: str | None = None  # a --data value (vtlab.data's registry, or an ImageNet-style folder); None: the recipe's
+    epochs: int | None = None  # None: the recipe's
+    batch_size: int | None = None  # global, over all processes; None: the recipe's
+    lr: float | None = None  # the peak lr at that batch; None: the recipe's, scaled linearly to the batch
+    seed: int = 0  # initial weights, data order and augmentation; the data's content does not depend on it
+    out: str = "runs/vtlab"  # the run folder: new, empty or a vtlab run's (vtlab.train.run_folder)
+    resume: bool = False  # continue the run in ``out`` (see require_checkpoint)
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+    workers: int = 0  # data-loading processes (a resume setting: augmentations are drawn in them)
+    compile: bool = False  # torch.compile the model
+    image_size: int | None = None  # resize images to this side; None: the data's own (folders: 224)
     train_size: int | None = None  # shapes: scenes rendered; other data: a seeded sample of N items (ClassSubset)
     val_size: int | None = None  # likewise for the validation set (default: all of it; shapes: 500 scenes)
-    download: bool = False
-    progress: bool = True
+    download: bool = False  # let CIFAR fetch its archive (needs a network)
+    progress: bool = True  # progress bars and a line per epoch
     stop_after: int | None = None  # end this session after N epochs, resumable (e.g. to fit a job's time limit)
     model_options: dict = field(default_factory=dict)  # e.g. {"dynamic": False} for an ablation
     # resume=True continues the run in ``out``, or starts it if ``out`` holds no checkpoint yet (what `vtlab

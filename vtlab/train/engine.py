@@ -3,11 +3,11 @@
 One loop for both tasks: classification (labels per image) and semantic segmentation (labels per pixel, with
 unlabelled pixels ignored; validation adds mIoU), chosen by the model (:func:`vtlab.models.model_task`).
 
-One code path for every device: models and batches are channels_last everywhere (on the CPU a training step
-of the mini models takes 1.15-1.5x less time so); CUDA gets bf16 autocast (fp16 with loss scaling where bf16 is
-missing) and optional ``torch.compile``; the CPU runs in float32. Under ``torchrun`` it runs DDP with a
-distributed sampler (NCCL on GPUs, gloo on CPUs) and, where the recipe asks and the run is on CUDA,
-SyncBatchNorm (PyTorch's DDP rejects it on CPU modules).
+One code path for every device: models and batches are channels_last everywhere (the faster layout for the
+convolutions; the README's Train section gives the measured gain); CUDA gets bf16 autocast (fp16 with loss
+scaling where bf16 is missing) and optional ``torch.compile``; the CPU runs in float32. Under ``torchrun`` it
+runs DDP with a distributed sampler (NCCL on GPUs, gloo on CPUs) and, where the recipe asks and the run is on
+CUDA, SyncBatchNorm (PyTorch's DDP rejects it on CPU modules).
 
 A run folder OUT receives ``run.json`` (what was run), ``metrics.csv`` (one row per epoch), ``checkpoint.pt``
 after every epoch and ``model.safetensors`` / ``ema.safetensors``, and a CSV file per attached measure
