@@ -113,13 +113,9 @@ def _interrupted(out: str) -> str:
     """What an interrupted ``vtlab train`` says: what is saved in ``out``, and how to go on."""
     from pathlib import Path
 
-    from .train.checkpoint import CheckpointError, load_checkpoint
+    from .train.checkpoint import checkpoint_epoch
 
-    try:
-        epoch = load_checkpoint(Path(out) / "checkpoint.pt")["epoch"] if (Path(out) / "checkpoint.pt").exists() \
-            else 0
-    except (CheckpointError, OSError, KeyError):
-        epoch = 0
+    epoch = checkpoint_epoch(Path(out) / "checkpoint.pt")  # None where no readable checkpoint was written
     if not epoch:
         return (f"interrupted before the first epoch finished: nothing of the run was saved in {out}; run the same "
                 f"command again (without --resume) to start it")

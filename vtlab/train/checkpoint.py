@@ -222,18 +222,28 @@ def save_weights(model: nn.Module, path: Path, epoch: int | None = None) -> None
     atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
 
 
+def _header_metadata(head: bytes) -> dict:
+    """The ``__metadata__`` of a safetensors file from its first bytes (the 8-byte header size, then the JSON
+    header); raises struct.error, ValueError, AttributeError or RecursionError for a damaged header."""
+    (size,) = struct.unpack("<Q", head[:8])
+    if len(head) < 8 + size:
+        raise ValueError(f"the header claims {size} bytes, the file holds {len(head) - 8}")
+    metadata = json.loads(head[8:8 + size]).get("__metadata__") or {}
+    if not isinstance(metadata, dict):
+        raise ValueError(f"its metadata is a {type(metadata).__name__}, not an object")
+    return metadata
+
+
 def recorded_metadata(path: Path) -> dict[str, str]:
     """The metadata of a ``.safetensors`` file (vtlab's: its SHA-256 and epoch), read from its header alone;
     empty if the file is missing, unreadable or records none."""
     try:
         with open(path, "rb") as f:
             (size,) = struct.unpack("<Q", f.read(8))
-            if size > 100_000_000:
-                return {}
-            metadata = json.loads(f.read(size)).get("__metadata__") or {}
+            f.seek(0)
+            return _header_metadata(f.read(8 + size)) if size <= 100_000_000 else {}
     except (OSError, struct.error, ValueError, AttributeError, RecursionError):
         return {}
-    return metadata if isinstance(metadata, dict) else {}
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
@@ -257,8 +267,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     data = _read_bytes(path, "weights file")
     try:
-        (size,) = struct.unpack("<Q", data[:8])
-        metadata = json.loads(data[8:8 + size]).get("__metadata__") or {}
+        metadata = _header_metadata(data)
         state = load_safetensors(data)
     except (SafetensorError, struct.error, ValueError, AttributeError, RecursionError) as error:
         raise CheckpointError(f"{path} is not a readable safetensors file (truncated or damaged: {error})") from error
@@ -287,7 +296,8 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 
 def checkpoint_epoch(path: Path) -> int | None:
-    """The epoch a checkpoint ends (memory-mapped, unchecked: a quick look, not a load); None if unreadable."""
+    """The epoch a checkpoint ends (memory-mapped, unchecked: a quick look, not a load); None if it is missing or
+    unreadable."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         return int(state["epoch"])

@@ -90,7 +90,7 @@ def _check_current(run: Path, weights: Path) -> None:
     """Raise ValueError if the weights end an earlier epoch than the run's checkpoint: a run interrupted between
     its writes, whose weights a resume would complete."""
     written = recorded_metadata(weights).get("epoch")
-    latest = checkpoint_epoch(run / "checkpoint.pt") if (run / "checkpoint.pt").exists() else None
+    latest = checkpoint_epoch(run / "checkpoint.pt")
     if written is not None and latest is not None and int(written) != latest:
         raise ValueError(f"{weights} holds the weights of epoch {written} but {run / 'checkpoint.pt'} ends epoch "
                          f"{latest}: the run was interrupted between its writes; `vtlab train --resume` with its "

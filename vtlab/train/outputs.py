@@ -14,7 +14,7 @@ from pathlib import Path
 
 from torch import nn
 
-from .checkpoint import atomic_write, recorded_metadata, save_weights, state_digest, weights_state
+from .checkpoint import CHECKSUM_KEY, atomic_write, recorded_metadata, save_weights, state_digest, weights_state
 from .config import RunPlan
 from .measures import EpochMeasure
 
@@ -28,8 +28,6 @@ def write_csv(path: Path, rows: list[dict], fieldnames: list[str]) -> None:
     """``rows`` as a CSV file with a header, written atomically (metrics.csv, tokens.csv)."""
     text = csv_text(rows, fieldnames)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-
-
 
 
 def csv_text(rows: list[dict], fieldnames: list[str]) -> str:
@@ -67,7 +65,7 @@ def stale(path: Path, kind: str, content, epoch: int) -> str | None:
         return "missing"
     if kind == "weights":
         metadata = recorded_metadata(path)
-        same = metadata.get("sha256") == state_digest(weights_state(content)) and \
+        same = metadata.get(CHECKSUM_KEY) == state_digest(weights_state(content)) and \
             metadata.get("epoch", str(epoch)) == str(epoch)
         return None if same else "other weights"
     try:

@@ -101,10 +101,7 @@ def read_run(folder: Path) -> dict:
     from ..models import list_models
 
     path = Path(folder) / "run.json"
-    try:
-        info = read_run_json(folder, RUN_KEYS)
-    except RecursionError as error:
-        raise CheckpointError(f"{path} is nested too deeply to be a run.json that `vtlab train` wrote") from error
+    info = read_run_json(folder, RUN_KEYS)
     _check_type(path, "model", info["model"], (str,), "a model name from `vtlab models`")
     if info["model"] not in list_models():
         raise CheckpointError(f"{path} names the model {info['model']!r}; expected one from `vtlab models`")
