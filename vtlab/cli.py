@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .vt.block import ABLATION_SWITCHES
+from .cost import paper
 
 
 class Parser(argparse.ArgumentParser):
@@ -68,7 +68,7 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-ABLATIONS = {name: {switch: False} for name, switch in ABLATION_SWITCHES.items()}  # --ablate TF → transformer=False
+ABLATIONS = {name.removeprefix("-"): options for name, options in paper.ABLATIONS.items()}  # TF → transformer=False
 
 
 def default_recipe(task: str | None, model: str | None) -> str:

@@ -132,10 +132,10 @@ def _live_run(settings: StudySettings, variant: str, seed: int, out: str, epochs
     torch.set_num_threads(settings.threads)
     config = study_config(settings, variant, seed, out, device="cpu", resume=True)
     done = _metrics(Path(out))
-    if done:  # rows of an earlier call are reused only if they are this run's (settings and seed)
-        check_resume(config)
-    if len(done) < epochs:
+    if len(done) < epochs:  # a resume checks that the folder holds this run (settings and seed)
         train(dataclasses.replace(config, stop_after=epochs - len(done)))
+    else:  # rows of an earlier call are reused only if they are this run's
+        check_resume(config)
     return _metrics(Path(out))[:epochs]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..cost import paper
 from ..models import model_task
+from ..train.measures import TokenMeasure
 
 # Where the studies that ship with vtlab live (study-NAME.json; scripts/make_studies.py writes them).
 STUDY_DIR = Path(__file__).resolve().parents[1] / "assets" / "studies"
@@ -17,7 +18,7 @@ BASE = "base"  # the VT model with every component: the variant each paired diff
 # convolutional baseline, "baseline", which is another model (StudySettings.baseline).
 VARIANTS: dict[str, dict[str, bool]] = {BASE: {}, **paper.ABLATIONS}
 CURVES = ("train_loss", "val_loss", "val_acc")
-TOKEN_KEYS = ("cosine", "effective_tokens", "peak", "lift", "on_objects")
+TOKEN_KEYS = tuple(TokenMeasure.fields[2:])  # what tokens.csv measures per block (after epoch, block)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ summaries). Each class's ``to_dict`` is its entry of the study file (:mod:`vtlab
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from .settings import BASE, BASELINE, CURVES, TOKEN_KEYS, StudySettings
+from .settings import BASE, BASELINE, CURVES, StudySettings
 from .summary import VariantSummary, summarize
 
 FORMAT = 2  # the version of the study file's layout, which to_dict writes and vtlab.studies.store reads
@@ -27,7 +27,7 @@ class BlockTokens:
     on_objects: float
 
     def to_dict(self) -> dict[str, float]:
-        return {key: getattr(self, key) for key in TOKEN_KEYS}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class VariantCost:
     params: int
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "options": dict(self.options), "macs": self.macs, "params": self.params}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Environment:
     threads: int
 
     def to_dict(self) -> dict:
-        return {"torch": self.torch, "device": self.device, "threads": self.threads}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class Validation:
     classes: int
 
     def to_dict(self) -> dict:
-        return {"images": self.images, "classes": self.classes}
+        return asdict(self)
 
 
 @dataclass(frozen=True)

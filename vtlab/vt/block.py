@@ -134,7 +134,7 @@ class VisualTransformer(nn.Module):
     """
 
     def __init__(self, in_channels: int, config: VTConfig, project_last: bool = True):
-        check_positive(in_channels=in_channels, depth=config.depth)
+        check_positive(in_channels=in_channels)  # the config's own fields are checked by VTConfig
         super().__init__()
         self.in_channels, self.config = in_channels, config
         self.adapter = nn.Identity() if in_channels == config.C else channel_adapter(in_channels, config.C)
