@@ -41,7 +41,7 @@ from .cifar import CIFARDataset
 from .digits import DigitsDataset
 from .folders import IMAGENET_MEAN, IMAGENET_STD, LAYOUT, ImageFolderDataset
 from .segmentation import COCOStuffDataset, LIPDataset, SegmentationFolderDataset, ShapesSegmentationDataset
-from .shapes import ShapesDataset
+from .shapes import GREY, ShapesDataset
 
 TASKS = {"classify": "classification", "segment": "segmentation"}  # task → what its data are called
 Triple = tuple[float, float, float]
@@ -158,7 +158,6 @@ def _segmentation_entry(name: str, dataset: type[SegmentationFolderDataset]) -> 
                      {"segment": _folder_pairs(dataset)}, layout=dataset.layout)
 
 
-GREY = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))  # the mean and std of the generated sets
 REGISTRY: dict[str, DataEntry] = {entry.name: entry for entry in (
     DataEntry("shapes", "shapes", 64, *GREY, {
         "classify": Loader(ShapesDataset, _shapes("largest")),

@@ -161,13 +161,14 @@ def _check_image(path: str | Path, transform=None) -> tuple[int, int]:
             raise BadFileError(path, f"{width}x{height} pixels would be resized by the transform to {resized:,} "
                                      f"pixels, above the budget of {MAX_RESIZED_PIXELS:,} per image (its aspect "
                                      f"ratio is extreme)")
-        if file_format == "PNG":
+        cheap = file_format == "PNG" or (file_format == "JPEG" and _ends_with_end_of_image(path))
+        decode = mode in WIDE_MODES or not cheap  # a decode finds what a PNG verify would, and checks the values
+        if file_format == "PNG" and not decode:
             try:
                 image.verify()
             except SCAN_ERRORS as error:
                 raise BadFileError(path, describe(error, "decoding")) from error
-    cheap = file_format == "PNG" or (file_format == "JPEG" and _ends_with_end_of_image(path))
-    if mode in WIDE_MODES or not cheap:
+    if decode:
         load_image(path)
     return width, height
 

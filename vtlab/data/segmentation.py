@@ -41,8 +41,8 @@ from torchvision.transforms.v2 import functional as F
 from .checks import check_choice, check_inputs
 from .folders import IMAGENET_MEAN, IMAGENET_STD
 from .images import load_image
-from .labels import IGNORE_INDEX, load_label, make_label_table, read_label, value_table
-from .shapes import SHAPES, ShapesDataset
+from .labels import IGNORE_INDEX, load_label, make_label_table
+from .shapes import GREY, SHAPES, ShapesDataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LABEL_SUFFIX = ".png"
@@ -81,7 +81,7 @@ class ShapesSegmentationDataset(ShapesDataset):
     ignore_index = IGNORE_INDEX
     image_size = 64  # the default S
     native_size: int | None = 64  # the scenes' size: square, so resized to S×S, never cropped
-    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    mean, std = GREY
     flip_pairs: tuple[tuple[int, int], ...] = ()
 
     def __init__(self, split: str = "train", size: int = 64, length: int | None = None, seed: int = 0,
@@ -209,5 +209,4 @@ class LIPDataset(SegmentationFolderDataset):
 
 
 __all__ = ["COCO_STUFF_CLASSES", "IGNORE_INDEX", "LIP_CLASSES", "LIP_FLIP_PAIRS", "COCOStuffDataset", "LIPDataset",
-           "SegmentationFolderDataset", "ShapesSegmentationDataset", "load_label", "make_label_table", "read_label",
-           "value_table"]
+           "SegmentationFolderDataset", "ShapesSegmentationDataset", "load_label", "make_label_table"]

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from .checks import check_choice, check_inputs
 
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring")
+GREY = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))  # the mean and std that the generated sets are normalised with
 PAIRS = tuple(itertools.combinations(range(len(SHAPES)), 2))  # task "pair": label i is the pair PAIRS[i]
 TASKS = ("largest", "pair")
 SPLITS = {"train": 0, "val": 1, "test": 2}
