@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from .cost import paper
+from .data.registry import data_help
 
 
 class Parser(argparse.ArgumentParser):
@@ -181,9 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--recipe", help="classification: quick (default), imagenet, imagenet-ablation; segmentation: "
                                         "quick-segment (default), coco-stuff, lip")
     train.add_argument("--model", help="a name from `vtlab models` (default: the recipe's)")
-    train.add_argument("--data", help="classification: shapes, digits, cifar10:ROOT, cifar100:ROOT or an "
-                                      "ImageNet-style folder; segmentation: shapes, coco-stuff:ROOT or lip:ROOT "
-                                      "(default: the recipe's)")
+    train.add_argument("--data", help=f"{data_help()} (default: the recipe's)")
     train.add_argument("--epochs", type=POSITIVE, help="default: the recipe's")
     train.add_argument("--batch-size", type=POSITIVE, help="global batch size (default: the recipe's); the lr "
                                                            "scales linearly with it")
