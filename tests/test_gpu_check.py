@@ -68,7 +68,7 @@ def test_each_setting_times_what_it_names(dry_run):
 def test_every_notebook_is_reported_and_ran(dry_run):
     out, results = dry_run
     stems = sorted(path.name[:2] for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
-    assert sorted(results["notebooks"]) == stems, "a new notebook needs its FULL path in gpu_check.py"
+    assert sorted(results["notebooks"]) == stems, "a new notebook needs its FULL path in _full_paths.py"
     failed = {stem: report["error"] for stem, report in results["notebooks"].items() if not report["ok"]}
     assert not failed
     for stem in stems:
@@ -92,10 +92,10 @@ def test_a_failed_notebook_is_reported_and_the_next_still_runs(tmp_path, monkeyp
     """On a machine without CUDA, asking for it fails notebook 02 (and 03); 01 passes, and after 02 fails its
     process stops and a new one runs 03, which is reported on its own."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
-    gpu_check = importlib.import_module("gpu_check")
-    monkeypatch.setattr(gpu_check, "NOTEBOOKS", ("01", "02", "03"))
+    full_paths = importlib.import_module("_full_paths")
+    monkeypatch.setattr(full_paths, "NOTEBOOKS", ("01", "02", "03"))
     args = argparse.Namespace(device="cuda", tiny=True, out=tmp_path)
-    reports = gpu_check.run_notebooks(args, timeout=300)
+    reports = full_paths.run_notebooks(args, timeout=300)
     assert list(reports) == ["01", "02", "03"] and reports["01"]["ok"]
     assert not reports["02"]["ok"] and "Traceback" in reports["02"]["traceback"]
     assert not reports["03"]["ok"] and "cuda" in reports["03"]["error"].lower()
