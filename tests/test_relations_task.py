@@ -14,21 +14,16 @@ from sklearn.preprocessing import StandardScaler
 
 from vtlab.cli import main
 from vtlab.data import ShapesDataset, create_data, data_help, parse_data
-from vtlab.data.shapes import MEDIUM, PAIRS, SAME, SHAPES, SMALL, render_shapes, scene_generator
+from vtlab.data.shapes import MEDIUM, PAIRS, SAME, SHAPES, SMALL, one_thread, render_shapes, scene_generator
 from vtlab.train import engine
 
 SIZE, TRAIN, TEST = 64, 2000, 1000
 
 
 def scenes(task: str, split: str, count: int) -> list[tuple]:
-    """Scenes 0..count-1 with their shapes, rendered on one thread: a scene is many small tensor operations,
-    which a second intra-op thread slows down on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    """Scenes 0..count-1 with their shapes, rendered on one thread as the datasets render them."""
+    with one_thread():
         return [render_shapes(SIZE, scene_generator(split, 0, i), task) for i in range(count)]
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -39,9 +39,11 @@ per-object features φ(o) (type, size, colour, place, anything) summed over a sc
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -110,8 +112,8 @@ def render_shapes(size: int, generator: torch.Generator,
     check_choice("shapes task", task, TASKS)
     if task == "same":
         label, kinds, sizes = _choose_same(generator)
+    y, x = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
     while True:
-        y, x = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
         image = _background(x, y, generator)
         if task != "same":
             label, kinds, sizes = _choose(task, generator)
@@ -197,12 +199,25 @@ def scene_generator(split: str, seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 3 + SPLITS[split]) * 1_000_003 + index)
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the body on one intra-op thread, then restore the count: a scene is many small tensor operations,
+    which a second thread only slows (the more so on a busy machine). The scenes are the same either way."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @functools.lru_cache(maxsize=8)
 def _render_split(split: str, size: int, length: int, seed: int,
                   task: str = "largest") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images, masks, labels) of a split, rendered once per process: rendering is the slow part of a short run,
     and a notebook or test suite builds the same splits many times. Callers must not modify the tensors."""
-    scenes = [render_scene(size, scene_generator(split, seed, i), task) for i in range(length)]
+    with one_thread():
+        scenes = [render_scene(size, scene_generator(split, seed, i), task) for i in range(length)]
     return (torch.stack([s[0] for s in scenes]), torch.stack([s[1] for s in scenes]),
             torch.tensor([s[2] for s in scenes]))
 
