@@ -17,10 +17,10 @@ from torch import nn
 from vtlab.vt.projector import Projector
 
 
-def reassociated_forward(self: Projector, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
-    """Equation (4) with its logits reassociated: (X̄ Q)(T K)ᵀ = X̄ (Q (T K)ᵀ), per head. Q's columns of head h
-    times that head's keys give an L×C matrix M_h, and the logits are M_h X̄ᵀ: L·C MACs per pixel and head
-    instead of the C·C/h of the query projection."""
+def reassociated_read_back(self: Projector, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
+    """Equation (4)'s read-back term with its logits reassociated: (X̄ Q)(T K)ᵀ = X̄ (Q (T K)ᵀ), per head. Q's
+    columns of head h times that head's keys give an L×C matrix M_h, and the logits are M_h X̄ᵀ: L·C MACs per
+    pixel and head instead of the C·C/h of the query projection."""
     d = self.C // self.heads
     keys = rearrange(self.K_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
     W_Q = rearrange(self.Q_T_to_X.matrix(), "c (h d) -> h d c", h=self.heads)  # Q ∈ R^{C×C}, split by output
@@ -31,14 +31,14 @@ def reassociated_forward(self: Projector, X_in: torch.Tensor, T_out: torch.Tenso
     attention_T = torch.matmul(M, X_bar).softmax(dim=2)  # (n, h, L, HW), softmax over the L tokens
     values = rearrange(self.V_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
     mixed = torch.matmul(values.transpose(2, 3), attention_T)  # "n h l d, n h l hw -> n h d hw"
-    return X_in + rearrange(mixed, "n h d (y x) -> n (h d) y x", y=X_in.shape[2])
+    return rearrange(mixed, "n h d (y x) -> n (h d) y x", y=X_in.shape[2])
 
 
 def reassociate_projectors(model: nn.Module) -> nn.Module:
-    """Give every projector of ``model`` the reassociated forward (in place); returns the model."""
+    """Give every projector of ``model`` the reassociated read-back (in place); returns the model."""
     projectors = [m for m in model.modules() if isinstance(m, Projector)]
     if not projectors:
         raise ValueError(f"{type(model).__name__} has no projector to rewrite")
     for projector in projectors:
-        projector.forward = types.MethodType(reassociated_forward, projector)
+        projector.read_back = types.MethodType(reassociated_read_back, projector)
     return model

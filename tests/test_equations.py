@@ -95,37 +95,41 @@ def conv3x3_stride2(maps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 def test_eq2_downsample_against_an_independent_transcription():
-    # resize only (no strided conv): the 1x1 head-merging conv set to identity leaves the nearest resize itself
-    pe = PositionEncoder(heads=1, size=6, num_downsample=0, resize="nearest").double()
-    with torch.no_grad():
-        pe.downsample_convs[0].weight.fill_(1.0)
+    # resize only (no strided conv, and one head: no head-merging conv), maps as equation (1) leaves them
+    pe = PositionEncoder(heads=1, size=6, num_downsample=0, resize="nearest", unit_mean=False).double()
+    assert len(pe.downsample_convs) == 0
     A = torch.rand(1, 1, 12 * 12, 3, dtype=torch.float64)
     maps = rearrange(A, "n h (y x) l -> n l h y x", y=12)[0, :, 0]  # (L, 12, 12)
     expected = maps[:, ::2, ::2]  # 12 -> 6 nearest keeps every other row and column
     torch.testing.assert_close(nearest_resize(maps, 6), expected)
     torch.testing.assert_close(pe.downsample(A, (12, 12)), rearrange(expected, "l y x -> 1 (y x) l"))
+    # unit_mean (the default) is the same maps times HW
+    unit = PositionEncoder(heads=1, size=6, num_downsample=0, resize="nearest").double()
+    torch.testing.assert_close(unit.downsample(A, (12, 12)), 144 * rearrange(expected, "l y x -> 1 (y x) l"))
     # a non-integer ratio (14 -> 12 rows, 10 -> 12 columns: upsampling repeats) and the full path with two heads,
     # a strided 3x3 conv and the head-merging 1x1 conv, for a batch of two
     torch.manual_seed(0)
     heads, L = 2, 4
     pe = PositionEncoder(heads=heads, size=12, num_downsample=1, resize="nearest").double()
     A = torch.rand(2, heads, 14 * 10, L, dtype=torch.float64)
-    maps = rearrange(A, "n h (y x) l -> (n l) h y x", y=14)
+    maps = rearrange(A, "n h (y x) l -> (n l) h y x", y=14) * (14 * 10)
     resized = nearest_resize(maps, 12)
     strided = conv3x3_stride2(resized, pe.downsample_convs[0].weight.detach())
     merged = torch.einsum("bchw,c->bhw", strided, pe.downsample_convs[1].weight.detach()[0, :, 0, 0])
     expected = rearrange(merged, "(n l) y x -> n (y x) l", n=2)
     torch.testing.assert_close(pe.downsample(A, (14, 10)), expected)
     # bilinear (the default): a map resized 12 -> 6 is the mean of each 2x2 block (half-pixel centres), written out
-    bilinear = PositionEncoder(heads=1, size=6, num_downsample=0).double()
-    with torch.no_grad():
-        bilinear.downsample_convs[0].weight.fill_(1.0)
+    bilinear = PositionEncoder(heads=1, size=6, num_downsample=0, unit_mean=False).double()
     A = torch.rand(1, 1, 12 * 12, 3, dtype=torch.float64)
     maps = rearrange(A, "n h (y x) l -> l (n h) y x", y=12)[:, 0]
     block_means = rearrange(maps, "l (y a) (x b) -> l y x (a b)", a=2, b=2).mean(-1)
     torch.testing.assert_close(bilinear.downsample(A, (12, 12)), rearrange(block_means, "l y x -> 1 (y x) l"))
     with pytest.raises(ValueError, match="resize"):
         PositionEncoder(resize="bicubic")
+    # the 3x3 convs start at U(±1/fan-in)
+    wide = PositionEncoder(heads=3, size=12, num_downsample=2)
+    for conv in wide.downsample_convs[:2]:
+        assert conv.weight.abs().max() <= 1 / 27 and conv.weight.abs().max() > 0.8 / 27
 
 
 def test_eq3_transformer_is_literal_even_with_groups():
@@ -249,12 +253,14 @@ def test_scaled_static_and_dynamic_tokenizers_against_a_per_head_reference(heads
     T_dyn, A_dyn = dynamic(X, T_in)
     for n in range(N):
         X_bar = bar(X[n])
+        # the static W_A is stored at its working scale (Listing 1's filter / √(C/h)); the dynamic one is divided
         for W_A, module, tokens, coefficients, kept in (
                 (static.W_A, static, T[n], A[n], None),
-                (T_in[n, :L // 2] @ dynamic.W_T_to_WA.matrix(), dynamic, T_dyn[n], A_dyn[n], T_in[n, L // 2:])):
+                (T_in[n, :L // 2] @ dynamic.W_T_to_WA.matrix() / math.sqrt(d), dynamic, T_dyn[n], A_dyn[n],
+                 T_in[n, L // 2:])):
             pooled = []
-            for h in range(heads):  # A_h = softmax over pixels of X̄_h W_A,hᵀ / √(C/h); each head pools its channels
-                A_h = softmax_rows(X_bar[:, h * d:(h + 1) * d] @ W_A[:, h * d:(h + 1) * d].T / math.sqrt(d), dim=0)
+            for h in range(heads):  # A_h = softmax over pixels of X̄_h W_A,hᵀ (/ √(C/h)); each head pools its channels
+                A_h = softmax_rows(X_bar[:, h * d:(h + 1) * d] @ W_A[:, h * d:(h + 1) * d].T, dim=0)
                 torch.testing.assert_close(coefficients[h], A_h, atol=ATOL, rtol=0)
                 pooled.append(A_h.T @ X_bar[:, h * d:(h + 1) * d])
             new = torch.cat(pooled, dim=1) @ module.W_V.matrix()
@@ -291,7 +297,7 @@ def test_a_block_is_the_composition_of_its_equations():
     """A whole block (eval mode): X̂ = BN(X_in); T_in from (1)+(2) on X̂ (or (5)); T_out = LN((3)(LN(T_in)));
     X_out = ReLU(BN((4)(X_in, T_out))), written out with the literal equations and the norms' formulas."""
     config = VTConfig(C=C, CT=CT, L=L, depth=2, heads=1, kqv_groups=1, query_groups=1, kv_groups=1,
-                      position_encoding=False, scaled=False)
+                      position_encoding=False, scaled=False, centre_filter_tokens=False)
     stage = VisualTransformer(in_channels=C, config=config)
     randomize(stage)
     for block in stage.blocks:  # running statistics that are not the identity
@@ -367,3 +373,18 @@ def test_fused_attention_is_the_same_model(name):
     torch.testing.assert_close(outputs[1], outputs[0], atol=1e-10, rtol=0)
     for (name_a, a), (_, b) in zip(models[0].named_parameters(), models[1].named_parameters(), strict=True):
         torch.testing.assert_close(b.grad, a.grad, atol=1e-10, rtol=1e-8, msg=name_a)
+
+
+def test_centred_filter_tokens_are_equation_5_on_T_in_a_minus_its_mean():
+    """centre_filter_tokens (vtlab's option): W_A = (T_in,a − mean over its L/2 tokens) W_T→WA, the rest as (5)."""
+    centred = randomize(DynamicTokenizer(C, CT, L, position_encoding=False, scaled=False, centre_filter_tokens=True))
+    X, T_in = feature_map(), torch.randn(N, L, CT, dtype=torch.float64)
+    T, A = centred(X, T_in)
+    T_a = T_in[:, :L // 2]
+    shifted = torch.cat([T_a - T_a.mean(dim=1, keepdim=True), T_in[:, L // 2:]], dim=1)
+    for n in range(N):
+        T_ref, A_ref = literal.eq5_dynamic_tokens(shifted[n], bar(X[n]), centred.W_T_to_WA.matrix(),
+                                                  centred.W_V.matrix())
+        torch.testing.assert_close(A[n, 0], A_ref, atol=ATOL, rtol=0)
+        torch.testing.assert_close(T[n, L // 2:], T_ref[L // 2:], atol=ATOL, rtol=0)
+        torch.testing.assert_close(T[n, :L // 2], T_in[n, L // 2:], atol=ATOL, rtol=0)  # T_in,b carried over

@@ -38,12 +38,13 @@ def hand_vt_macs(c: VTConfig, n: int, dynamic: bool = False) -> int:
     new = L // 2 if dynamic else L  # tokens extracted from the map
     grid = (c.position_size // 2**c.position_downsample) ** 2  # H̄W̄ = Cp
     tokenizer = (new * CT * C if dynamic else 0) + 2 * n * new * C  # W_T→WA; scores X̄W_A^T and pooling A^T X̄
-    # position encoder: stride-2 3x3 convs on the resized maps (heads as channels), the 1x1 head merge, W_A→P
+    # position encoder: stride-2 3x3 convs on the resized maps (heads as channels), the 1x1 head merge (only with
+    # several heads), W_A→P
     size, convs = c.position_size, 0
     for _ in range(c.position_downsample):
         size //= 2
         convs += size * size * 9 * h * h
-    position = new * (convs + grid * h + grid * grid)
+    position = new * (convs + (grid * h if h > 1 else 0) + grid * grid)
     tokenizer += position + new * (C + grid) * CT  # W_V after pooling, on [A^T X̄ ‖ P]
     transformer = L * CT * (CT // 2) * 2 // c.kqv_groups + L * CT * CT // c.kqv_groups + L * CT * CT \
         + L * L * CT // 2 + L * L * CT

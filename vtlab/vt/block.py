@@ -41,7 +41,8 @@ VT_OPTIONS: dict[str, Expect] = {
     "kv_groups": POSITIVE_INT, "position_size": POSITIVE_INT, "position_downsample": Expect(int, low=0),
     "position_resize": Expect(str, choices=("bilinear", "nearest")), "transformer": _SWITCH,
     "position_encoding": _SWITCH, "dynamic": _SWITCH, "scaled": _SWITCH, "tokenizer_norm": _SWITCH,
-    "fused_attention": _SWITCH,
+    "fused_attention": _SWITCH, "centre_filter_tokens": _SWITCH, "position_unit_mean": _SWITCH,
+    "fusion": Expect(str, choices=("gated", "sum", "none")),
 }
 
 
@@ -75,6 +76,14 @@ class VTConfig:
     # the projector's attention as one ``scaled_dot_product_attention`` call: the same function and multiply-adds
     # (see :class:`~vtlab.vt.projector.Projector`)
     fused_attention: bool = False
+    # dynamic blocks centre T_in,a over its L/2 tokens before W_{T→WA} (not in the paper; see
+    # :mod:`vtlab.vt.tokenizer`): the filters then start from what tells the tokens apart
+    centre_filter_tokens: bool = True
+    position_unit_mean: bool = True  # equation (2) reads each map times HW, values of about 1 (see vt.position)
+    # VT-FPN only: how a level's read-back term R_i joins its lateral map X_i (see :mod:`vtlab.vt.fpn`): "gated"
+    # ReLU(X_i + BN(R_i)) with the BatchNorm's scale started at 0; "sum" ReLU(BN(X_i + R_i)), the block's way;
+    # "none" X_i alone, the lateral convs without tokens (the control that shows what the tokens add)
+    fusion: str = "gated"
 
     def __post_init__(self) -> None:
         """Check every field against :data:`VT_OPTIONS`, so that no config of a wrong type or range exists."""

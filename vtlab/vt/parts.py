@@ -54,15 +54,16 @@ def position_encoder(config: VTConfig) -> PositionEncoder | bool:
     if not config.position_encoding:
         return False
     return PositionEncoder(config.tokenizer_heads, config.position_size, config.position_downsample,
-                           resize=config.position_resize)
+                           resize=config.position_resize, unit_mean=config.position_unit_mean)
 
 
 def build_tokenizer(config: VTConfig, dynamic: bool) -> Tokenizer:
     """A block's or a level's tokenizer: equation (5) when ``dynamic``, else equation (1); with equation (2) when
     ``config.position_encoding``."""
     kind = TOKENIZERS["dynamic" if dynamic else "static"]
+    extra = {"centre_filter_tokens": config.centre_filter_tokens} if dynamic else {}
     return kind(config.C, config.CT, config.L, heads=config.tokenizer_heads, position_encoding=position_encoder(config),
-                scaled=config.scaled)
+                scaled=config.scaled, **extra)
 
 
 def build_tokenizer_norm(config: VTConfig) -> nn.Module:

@@ -48,15 +48,20 @@ class Projector(nn.Module):
         return self._attention(X_in, T_out).transpose(2, 3)
 
     def forward(self, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
+        return X_in + self.read_back(X_in, T_out)
+
+    def read_back(self, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
+        """The term equation (4) adds to X̄_in, softmax((X̄_in Q)(T_out K)^T)(T_out V): (N, C, H, W). VT-FPN
+        joins it to its lateral map in its own way (:class:`~vtlab.vt.fpn.VTFPN`)."""
         check_feature_map(X_in, self.C)
         check_tokens(T_out, None, self.CT, name="output tokens T_out")
         values = rearrange(self.V_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
         if self.fused:
-            return X_in + self._fused(X_in, T_out, values)
+            return self._fused(X_in, T_out, values)
         # "n h l hw, n h l d -> n h d hw" as a plain batched matmul: the pixel-sized products are the hot path,
         # and torch.matmul runs them without the copies einsum makes here (same MACs, counted the same)
         mixed = torch.matmul(values.transpose(2, 3), self._attention(X_in, T_out))
-        return X_in + rearrange(mixed, "n h d (y x) -> n (h d) y x", y=X_in.shape[2])
+        return rearrange(mixed, "n h d (y x) -> n (h d) y x", y=X_in.shape[2])
 
     def _fused(self, X_in: torch.Tensor, T_out: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """softmax(QKᵀ)V with one fused call: pixels query the tokens. (N, C, H, W), the map without X_in."""

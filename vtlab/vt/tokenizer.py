@@ -27,12 +27,20 @@ coefficients A_h from its own channel group; ``heads=h`` gives that, for either 
 the default because it is what the equations say (docs/paper-fidelity.md, "Token coefficients", compares the
 two).
 
-Scale: with ``scaled=True`` the logits are divided by sqrt(C/h) (Listing 1: sqrt(C) static, sqrt(C/h)
-dynamic). The paper leaves W_A's initialisation open; a static W_A starts with unit-variance entries when the
-logits are scaled (1/sqrt(C/h) when not), so that either way the initial logits X̄W_A^T/sqrt(C/h) have the
-spread of the features themselves and the L maps start different: smaller logits start every map flat, every
-token the same average of the pixels, and give the maps little gradient to move apart (docs/paper-fidelity.md,
-"Token coefficients").
+Scale: Listing 1 divides the logits by sqrt(C/h) (sqrt(C) static, sqrt(C/h) dynamic), ``scaled=True``. A
+dynamic filter is computed, so its logits are divided in the forward pass. A static filter is a free weight,
+and vtlab stores it at its working scale instead: W_A starts with entries of variance h/C and the forward pass
+divides nothing, which is Listing 1's scaled filter reparametrised (W_A here = W_A there / sqrt(C/h)) with the
+same initial logits. The difference is in training: Adam-like optimizers step every entry by about the learning
+rate whatever its size, so a unit-variance weight divided by sqrt(C/h) in the forward pass would learn sqrt(C/h)
+times slower than its neighbours (docs/paper-fidelity.md, "Every weight learns"). Either way the initial logits
+X̄W_A^T have the spread of the features themselves and the L maps start different: smaller logits start every
+map flat, every token the same average of the pixels, and give the maps little gradient to move apart
+(docs/paper-fidelity.md, "Token coefficients").
+
+``centre_filter_tokens`` (dynamic tokenizers; not in the paper, an option with its own ablation): subtract the
+mean over the L/2 tokens of T_in,a before W_{T→WA}, so that the filters, and the maps they draw, start from
+what tells the tokens apart rather than from the component they share.
 ``heads=1, scaled=False`` is the literal equation.
 """
 
@@ -72,6 +80,8 @@ class Tokenizer(nn.Module):
         self.W_V = TokenConv(C + Cp, CT)
         self._build_filter()
 
+    computed_filter = True  # W_A is computed in the forward pass (so scaled there), not a weight stored scaled
+
     def _build_filter(self) -> None:
         """Add the parameters from which :meth:`forward` makes W_A (the constructor's last step)."""
         raise NotImplementedError
@@ -99,7 +109,7 @@ class Tokenizer(nn.Module):
 
     def _coefficients(self, X_bar: torch.Tensor, W_A: torch.Tensor) -> torch.Tensor:
         W_A = rearrange(W_A, "n l (h d) -> n h l d", h=self.heads)
-        if self.scaled:  # scaling the small filter rather than the HW×L logits: the same product
+        if self.scaled and self.computed_filter:  # scaling the small filter, not the HW×L logits: the same product
             W_A = W_A / math.sqrt(self.C // self.heads)
         logits = torch.matmul(W_A, X_bar)  # "n h l d, n h d hw -> n h l hw"
         return logits.softmax(dim=-1)  # over the HW pixels: each token is a weighted average
@@ -112,10 +122,11 @@ class StaticTokenizer(Tokenizer):
     argument (previous tokens) is accepted and ignored, so that static and dynamic tokenizers are called alike.
     """
 
+    computed_filter = False
+
     def _build_filter(self) -> None:
-        # unit-variance logits at the start, scaled or not (see the module docstring)
-        self.W_A = nn.Parameter(torch.randn(self.L, self.C)
-                                / (1.0 if self.scaled else math.sqrt(self.C // self.heads)))
+        # stored at its working scale, so that unit-variance logits start it (see the module docstring)
+        self.W_A = nn.Parameter(torch.randn(self.L, self.C) / math.sqrt(self.C // self.heads))
 
     def forward(self, X: torch.Tensor, T_in: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         check_feature_map(X, self.C)
@@ -126,7 +137,12 @@ class DynamicTokenizer(Tokenizer):
     """Equation (5): keep T_in,b, renew T_in,a's half from the filter W_A = T_in,a W_{T→WA}.
 
     forward(X (N, C, H, W), T_in (N, L, CT)) → T'_in (N, L, CT), A (N, heads, HW, L/2).
+    ``centre_filter_tokens``: centre T_in,a over its tokens before W_{T→WA} (see the module docstring).
     """
+
+    def __init__(self, *args, centre_filter_tokens: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.centre_filter_tokens = centre_filter_tokens
 
     def _build_filter(self) -> None:
         if self.L % 2:
@@ -138,8 +154,15 @@ class DynamicTokenizer(Tokenizer):
         check_feature_map(X, self.C)
         check_tokens(T_in, self.L, self.CT, name="input tokens T_in")
         T_a, T_b = T_in.chunk(2, dim=1)
-        new_tokens, A = self.tokens(X, self.W_T_to_WA(T_a))
+        new_tokens, A = self.tokens(X, self.filter(T_a))
         return torch.cat([T_b, new_tokens], dim=1), A
+
+    def filter(self, T_a: torch.Tensor) -> torch.Tensor:
+        """W_A = T_in,a W_{T→WA} (T_in,a centred over its tokens first with ``centre_filter_tokens``, when it has
+        more than one): (N, L/2, CT) → (N, L/2, C), before the logits' scale."""
+        if self.centre_filter_tokens and T_a.shape[1] > 1:
+            T_a = T_a - T_a.mean(dim=1, keepdim=True)
+        return self.W_T_to_WA(T_a)
 
 
 def _position_encoder(position_encoding: bool | PositionEncoder, heads: int) -> PositionEncoder | None:
