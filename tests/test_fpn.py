@@ -51,12 +51,43 @@ def test_one_transformer_sees_all_levels_tokens():
     assert seen == [(2, 4 * 8, 128)] and [o.shape[1:] for o in out] == [(64, s, s) for s in (32, 16, 8, 4)]
 
 
-def test_gradients_reach_every_parameter_of_vt_fpn():
-    model = vtlab.create_model("vt_fpn_resnet_mini", num_classes=3).train()
-    out = model(torch.randn(2, 3, 64, 80))
-    torch.nn.functional.cross_entropy(out, torch.randint(0, 3, (2, 64, 80))).backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
-    assert not missing
+@pytest.mark.parametrize("fusion", ["gated", "sum"])
+def test_gradients_reach_every_parameter_of_vt_fpn(fusion):
+    torch.manual_seed(0)
+    model = vtlab.create_model("vt_fpn_resnet_mini", num_classes=3, fusion=fusion).train()
+
+    def missing() -> list[str]:
+        model.zero_grad(set_to_none=True)
+        out = model(torch.randn(2, 3, 64, 80))
+        torch.nn.functional.cross_entropy(out, torch.randint(0, 3, (2, 64, 80))).backward()
+        return [n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
+
+    if fusion == "gated":  # γ = 0 at the start: only the gate itself (and the norm's shift) hears the loss ...
+        assert all(".feature_norms." not in name for name in missing())
+        assert {name for name in missing() if name.startswith("fpn.")} > {"fpn.tokenizers.0.W_A"}
+        with torch.no_grad():  # ... and once it opens, every weight does
+            for norm in model.fpn.feature_norms:
+                norm.weight.fill_(0.5)
+    assert not missing()
+
+
+def test_gated_fusion_starts_as_the_lateral_control_which_builds_no_tokens():
+    torch.manual_seed(0)
+    features = [torch.randn(2, c, s, s) for c, s in zip((16, 32, 64, 128), (32, 16, 8, 4), strict=True)]
+    gated = vtlab.create_model("vt_fpn_resnet_mini").fpn.eval()
+    with torch.no_grad():  # the BatchNorms' shift starts at 0, so the read-back term adds exactly 0
+        for X_out, X_i in zip(gated(features), gated.laterals(features), strict=True):
+            torch.testing.assert_close(X_out, X_i)
+    lateral = vtlab.create_model("vt_fpn_resnet_mini", fusion="none").fpn.eval()
+    assert not hasattr(lateral, "tokenizers") and not hasattr(lateral, "projectors")
+    lateral.lateral.load_state_dict(gated.lateral.state_dict())
+    with torch.no_grad():
+        out, coefficients = lateral(features, return_coefficients=True)
+    assert coefficients == []
+    for a, b in zip(out, gated.laterals(features), strict=True):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="fusion"):
+        vtlab.create_model("vt_fpn_resnet_mini", fusion="add")
 
 
 def test_errors_name_what_was_expected():

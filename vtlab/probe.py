@@ -37,16 +37,19 @@ PROBE_CHECKPOINT = Path(__file__).parent / "assets" / "vt_resnet_mini_shapes.saf
 
 def load_probe_model(path: str | Path = PROBE_CHECKPOINT) -> tuple[torch.nn.Module, dict]:
     """The shipped ``vt_resnet_mini`` trained on ``shapes`` (regenerate with ``scripts/make_probe_checkpoint.py``),
-    in eval mode, and its training record (recipe, epochs, validation accuracy, per-epoch history)."""
+    in eval mode, and its training record (recipe, epochs, validation accuracy, per-epoch history, and the VT
+    options it was built with where they are not the defaults, ``model_options``)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no probing checkpoint at {path}: run `python scripts/make_probe_checkpoint.py`")
     with safe_open(str(path), framework="pt") as f:
         record = dict(f.metadata() or {})
         weights = {name: f.get_tensor(name) for name in f.keys()}
-    model = create_model(record.get("model", "vt_resnet_mini"), num_classes=int(record.get("num_classes", 6)))
+    options = json.loads(record.get("model_options", "{}"))  # the VT options it was trained with, if not the defaults
+    model = create_model(record.get("model", "vt_resnet_mini"), num_classes=int(record.get("num_classes", 6)),
+                         **options)
     model.load_state_dict(weights)
-    for key in ("history", "tokens"):  # per epoch: metrics, and token measurements per block
+    for key in ("history", "tokens", "model_options"):  # per epoch: metrics, and token measurements per block
         if key in record:
             record[key] = json.loads(record[key])
     return model.eval(), record
@@ -205,7 +208,8 @@ def collapse_chain(model: torch.nn.Module, images: torch.Tensor) -> list[dict[st
     docs/paper-fidelity.md): per block, the mean pairwise cosine (:func:`mean_pairwise_cosine`) of its maps
     (:func:`token_diversity`), of the tokens T_in it extracts and of T_out after the transformer; for a dynamic
     block also of the half T_in,a of the previous block's tokens that makes its filters, of the filters
-    W_A = T_in,a W_{T→WA} themselves, and their mean norm. ``model`` is run in eval mode on ``images``."""
+    W_A = T_in,a W_{T→WA} themselves (T_in,a centred first where the config says), and their mean norm.
+    ``model`` is run in eval mode on ``images``."""
     vt = getattr(model, "vt", None)
     if vt is None or not hasattr(vt, "blocks"):
         raise ValueError(f"expected a VT-ResNet (a model with a .vt stage of blocks), got {type(model).__name__}")
@@ -227,7 +231,7 @@ def collapse_chain(model: torch.nn.Module, images: torch.Tensor) -> list[dict[st
                "T_out": mean_pairwise_cosine(T_out)}
         if hasattr(block.tokenizer, "W_T_to_WA") and T_prev is not None:
             T_a = T_prev[:, : T_prev.shape[1] // 2]
-            W_A = block.tokenizer.W_T_to_WA(T_a)
+            W_A = block.tokenizer.filter(T_a)
             row.update(T_a=mean_pairwise_cosine(T_a), W_A=mean_pairwise_cosine(W_A),
                        W_A_norm=W_A.norm(dim=-1).mean().item())
         chain.append(row)
@@ -235,3 +239,47 @@ def collapse_chain(model: torch.nn.Module, images: torch.Tensor) -> list[dict[st
             X = F.relu(block.feature_norm(block.projector(X, T_out)))
         T_prev = T_out
     return chain
+
+
+def learned_weights(model: torch.nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
+    """The weights of ``model`` whose names start with ``prefix`` that an optimizer moves, less the normalization
+    layers' affine parameters and the biases (which start at 0 or 1 and so have no scale to be relative to):
+    name → a detached copy."""
+    norms = {name for name, module in model.named_modules()
+             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm | torch.nn.LayerNorm | torch.nn.GroupNorm)}
+    return {name: p.detach().clone() for name, p in model.named_parameters()
+            if p.requires_grad and name.startswith(prefix) and not name.endswith(".bias")
+            and name.rpartition(".")[0] not in norms}
+
+
+def weight_changes(before: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, float]:
+    """How far each weight of ``before`` (:func:`learned_weights` at the start) has moved in ``model``:
+    name → ‖θ − θ₀‖ / ‖θ₀‖. A weight that lags its neighbours by a large factor is one its parametrisation keeps
+    from learning (docs/paper-fidelity.md, "Every weight learns")."""
+    now = dict(model.named_parameters())
+    return {name: ((now[name].detach() - start).norm() / start.norm()).item() for name, start in before.items()}
+
+
+@torch.no_grad()
+def fusion_ratios(model: torch.nn.Module, images: torch.Tensor) -> list[float]:
+    """Per pyramid level of a VT-FPN model, finest first: the norm of what the token path adds to the level's
+    lateral map over the norm of that map, ‖X_out,i − X_i‖ / ‖X_i‖ before the ReLU (the gated term
+    γ⊙BN(R_i), or for ``fusion="sum"`` the read-back term R_i itself; 0 for the lateral control). ``model`` is run
+    in eval mode on ``images``."""
+    neck = getattr(model, "fpn", None)
+    if neck is None or not hasattr(neck, "laterals"):
+        raise ValueError(f"expected a VT-FPN model (a model with a VTFPN .fpn), got {type(model).__name__}")
+    was_training = model.training
+    model.eval()
+    try:
+        X = neck.laterals(model.backbone(images))
+        if neck.config.fusion == "none":
+            return [0.0 for _ in X]
+        T_out, _ = neck.relate(X)
+        added = []
+        for i, (X_i, T_i) in enumerate(zip(X, T_out, strict=True)):
+            term = neck.projectors[i].read_back(X_i, T_i)
+            added.append(neck.feature_norms[i](term) if neck.config.fusion == "gated" else term)
+        return [(a.norm() / X_i.norm()).item() for a, X_i in zip(added, X, strict=True)]
+    finally:
+        model.train(was_training)

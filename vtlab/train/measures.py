@@ -6,7 +6,8 @@ first being ``epoch``), ``start(model, device)`` (called once before the first e
 False where the measure does not apply to this model) and ``measure(model, epoch)`` (the rows of one epoch).
 
 :func:`standard_measures` is what ``vtlab train`` attaches when no measures are given: :class:`TokenMeasure`
-for a VT-ResNet classifier trained on the ``shapes`` scenes, whose held-out masks say where the objects are.
+for a VT-ResNet classifier trained on the ``shapes`` scenes, whose held-out masks say where the objects are, and
+:class:`FusionMeasure` for a VT-FPN trained to segment them.
 """
 
 from __future__ import annotations
@@ -57,12 +58,42 @@ class TokenMeasure:
                 for block, measured in enumerate(token_report(model, *self.probe))]
 
 
+class FusionMeasure:
+    """``fusion.csv``: per epoch and pyramid level of a VT-FPN model, what the token path adds to the lateral map
+    over that map's norm (:func:`vtlab.probe.fusion_ratios` on 32 held-out ``shapes`` scenes), so that a term
+    that drowns the lateral detail, or one that never opens, shows as it happens."""
+
+    name = "fusion"
+    fields = ["epoch", "level", "ratio"]
+
+    def __init__(self, image_size: int | None = None):
+        self.image_size = image_size
+        self.images: torch.Tensor | None = None
+
+    def start(self, model: nn.Module, device: torch.device) -> bool:
+        if not hasattr(getattr(model, "fpn", None), "laterals"):
+            return False
+        from ..probe import shapes_probe_batch
+
+        images, _, _ = shapes_probe_batch(self.image_size)
+        self.images = images[:32].to(device)
+        return True
+
+    def measure(self, model: nn.Module, epoch: int) -> list[dict]:
+        from ..probe import fusion_ratios
+
+        return [{"epoch": epoch, "level": level, "ratio": round(ratio, 6)}
+                for level, ratio in enumerate(fusion_ratios(model, self.images))]
+
+
 # The --data values whose scenes TokenMeasure can probe, with their labelling.
-TOKEN_DATA = {"shapes": "largest", "shapes-pairs": "pair"}
+TOKEN_DATA = {"shapes": "largest", "shapes-pairs": "pair", "shapes-same": "same", "shapes-same-colour": "same-colour"}
 
 
 def standard_measures(task: str, data: str, image_size: int | None) -> list[EpochMeasure]:
     """The measures ``vtlab train`` attaches to a run of ``task`` on ``data`` (see the module docstring)."""
     if task == "classify" and data in TOKEN_DATA:
         return [TokenMeasure(image_size, TOKEN_DATA[data])]
+    if task == "segment" and data == "shapes":
+        return [FusionMeasure(image_size)]
     return []
