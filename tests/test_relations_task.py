@@ -103,6 +103,31 @@ def test_a_linear_readout_of_summed_object_features_is_at_chance_on_same_but_sol
     assert readout_accuracy(pooled(pair_train), labels(pair_train), pooled(pair_test), labels(pair_test)) > 0.9
 
 
+def test_same_colour_is_whether_the_pair_shares_a_colour_and_a_summed_readout_is_at_chance():
+    """"same-colour": distinct types, the label is whether the two medium shapes have one colour (else every
+    channel differs by at least 0.25 on the torus), and the logistic readout of the summed per-object features is
+    at chance, while one of the pair's colour difference solves it."""
+    train, test = scenes("same-colour", "train", TRAIN), scenes("same-colour", "val", TEST)
+    for _, _, label, shapes in train:
+        pair = shapes[:2]
+        gap = [min(abs(a - b), 1 - abs(a - b)) for a, b in zip(pair[0].colour, pair[1].colour, strict=True)]
+        assert len({s.kind for s in shapes}) == len(shapes) and 1 <= len(shapes) - 2 <= 2
+        assert (label == 1 and max(gap) < 1e-6) or (label == 0 and min(gap) >= 0.25 - 1e-6)
+        assert min(s.visible for s in pair) > max(s.visible for s in shapes[2:])
+    n = len(test)
+    assert abs(int(labels(train).sum()) - TRAIN / 2) < 3.5 * math.sqrt(TRAIN / 4)
+    accuracy = readout_accuracy(pooled(train), labels(train), pooled(test), labels(test))
+    assert abs(accuracy - 0.5) < 3.5 * math.sqrt(0.25 / n), accuracy
+
+    def colour_gap(split):
+        return np.array([[np.abs(np.subtract(shapes[0].colour, shapes[1].colour)).sum()] for *_, shapes in split])
+
+    assert readout_accuracy(colour_gap(train), labels(train), colour_gap(test), labels(test)) > 0.99
+    dataset = ShapesDataset("val", size=SIZE, length=6, task="same-colour")
+    assert (dataset.num_classes, dataset.labels.tolist()) == (2, labels(test[:6]).tolist())
+    assert parse_data("shapes-same-colour", "classify").kind == "shapes-same-colour"
+
+
 def test_shapes_same_is_a_two_class_dataset_by_its_data_name(tmp_path, monkeypatch):
     """``shapes-same`` is parsed, listed in the --data help, built with its two classes, and accepted by
     ``vtlab train --data shapes-same`` up to the first dataset it builds (then interrupted: no training)."""

@@ -1,11 +1,11 @@
 """Datasets for classification and semantic segmentation, behind one entry point, :func:`create_data`: the
-embedded offline sets (``shapes``, ``shapes-pairs``, ``shapes-same``, ``digits``) and real loaders (CIFAR,
+embedded offline sets (``shapes`` and its ``shapes-*`` variants, ``digits``) and real loaders (CIFAR,
 ImageNet-style folders, COCO-stuff, LIP), each one entry of the data registry (:mod:`vtlab.data.registry`), which
 says what each ``--data`` name means. :func:`create_dataset` and :func:`create_segmentation_dataset` are
 :func:`create_data` for one task.
 
 One rule for a length (``--train-size``, ``--val-size``), whatever the task: data that are generated
-(``shapes``, ``shapes-pairs``, ``shapes-same``) generate that many items, and scene i does not depend on how many;
+(``shapes`` and its ``shapes-*`` variants) generate that many items, and scene i does not depend on how many;
 every other dataset keeps that many items drawn without replacement by a generator seeded with ``seed``, in their
 original order (:class:`ClassSubset`). The same items on every machine, and a sample rather than the first classes of a
 folder sorted by class, or, for COCO-stuff and LIP, the first images in file-name order.

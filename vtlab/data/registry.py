@@ -9,6 +9,7 @@ The names (``NAME`` alone for the built-in sets, ``NAME:ROOT`` for data read fro
 - ``shapes-pairs``: scenes labelled by the pair of their two medium shapes (classification);
 - ``shapes-same``: scenes labelled by whether their two medium shapes are of one type (classification: a
   relation, at which a fitted linear readout of per-object features summed over the scene is at chance);
+- ``shapes-same-colour``: the same relation on the two medium shapes' colours (classification);
 - ``digits``: scikit-learn's handwritten digits (classification);
 - ``cifar10:ROOT``, ``cifar100:ROOT``: CIFAR's python version, the only data that can be downloaded
   (classification);
@@ -17,9 +18,9 @@ The names (``NAME`` alone for the built-in sets, ``NAME:ROOT`` for data read fro
 - otherwise, for classification, the path of an ImageNet-style folder tree (ROOT/train/<class>/<image>,
   ROOT/val/<class>/<image>).
 
-The built-in names keep their meaning in every folder: a bare ``digits`` (``shapes``, ``shapes-pairs``,
-``shapes-same``) is the built-in set even where a folder of that name exists, since a run folder or a download
-often carries the dataset's name, and a name whose meaning changed with the working directory would train on the
+The built-in names keep their meaning in every folder: a bare ``digits`` (``shapes`` and its ``shapes-*``
+variants) is the built-in set even where a folder of that name exists, since a run folder or a download often
+carries the dataset's name, and a name whose meaning changed with the working directory would train on the
 wrong data without a word. Where such a folder exists, one line on stderr says so and how to name the folder
 instead (``./digits``). The built-in sets take no ROOT: ``digits:/path`` is an error, not a root ignored.
 
@@ -169,6 +170,8 @@ REGISTRY: dict[str, DataEntry] = {entry.name: entry for entry in (
               renders=True),
     DataEntry("shapes-same", "shapes-same", 64, *GREY, {"classify": Loader(ShapesDataset, _shapes("same"))},
               renders=True),
+    DataEntry("shapes-same-colour", "shapes-same-colour", 64, *GREY,
+              {"classify": Loader(ShapesDataset, _shapes("same-colour"))}, renders=True),
     DataEntry("digits", "digits", 32, *GREY, {"classify": Loader(DigitsDataset, lambda r: DigitsDataset(
         r.split, size=r.size, seed=r.seed, transform=r.transform))}, flips=False),
     _cifar_entry("cifar10", "CIFAR-10"),

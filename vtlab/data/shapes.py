@@ -35,6 +35,14 @@ per-object features φ(o) (type, size, colour, place, anything) summed over a sc
 - Not proved, and false: that every linear threshold is at chance (calling "same" when both medium shapes are
   circles, squares or triangles, a threshold at 2 of a sum of per-object indicators, is right on 13/20 of
   scenes), or that a nonlinear readout of a sum fails (any function of a set is ρ(Σφ(o)) for some φ, ρ).
+
+``task="same-colour"`` is the same relation on colour, which a network sees from its first layer where a type
+takes many: the pair's two shapes and the one or two small ones have distinct types, and the label (a fair coin,
+drawn once) is 1 if the pair has one colour. The first medium shape's colour is uniform in the RGB cube; the
+second's is the same, or (label 0) the first's shifted on the torus [0, 1)³ by a uniform 0.25–0.75 per
+channel, so that it is uniform too and differs by at least 0.25 in every channel. So each object's own
+distribution is again the same in both classes, and the two arguments above hold as they are (with colours
+for types in the second).
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ SHAPES = ("circle", "square", "triangle", "star", "cross", "ring")
 GREY = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))  # the mean and std that the generated sets are normalised with
 PAIRS = tuple(itertools.combinations(range(len(SHAPES)), 2))  # task "pair": label i is the pair PAIRS[i]
 SAME = ("different", "same")  # task "same": the classes
-TASKS = ("largest", "pair", "same")
+TASKS = ("largest", "pair", "same", "same-colour")
 SPLITS = {"train": 0, "val": 1, "test": 2}
 MEDIUM, SMALL = (0.20, 0.26), (0.09, 0.13)  # tasks "pair" and "same": circumradii, as fractions of the size
 
@@ -107,17 +115,22 @@ def render_shapes(size: int, generator: torch.Generator,
     Guaranteed: every shape shows, and the label's shape shows more pixels than any other (for "pair" and
     "same": both medium shapes show more pixels than any small one), counted per shape, not per mask value; a
     draw that breaks either is drawn again from the same generator, so scenes stay deterministic. "largest" and
-    "pair" draw their types again too; "same" draws its label and types once, so that P(same) is exactly 1/2.
+    "pair" draw their types again too; "same" and "same-colour" draw their label, types (and the pair's colours)
+    once, so that P(same) is exactly 1/2.
     """
     check_choice("shapes task", task, TASKS)
+    colours = None
     if task == "same":
         label, kinds, sizes = _choose_same(generator)
+    elif task == "same-colour":
+        label, kinds, sizes, colours = _choose_same_colour(generator)
+    fixed = task in ("same", "same-colour")  # the label and types (and colours) are drawn once, before any redraw
     y, x = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
     while True:
         image = _background(x, y, generator)
-        if task != "same":
+        if not fixed:
             label, kinds, sizes = _choose(task, generator)
-        mask, shapes = _paint(image, x, y, generator, kinds, sizes)
+        mask, shapes = _paint(image, x, y, generator, kinds, sizes, colours)
         visible = [s.visible for s in shapes]
         if task == "largest":  # one shape per type: the types' pixel counts, whose first maximum is the label's
             per_type = torch.zeros(len(SHAPES), dtype=torch.int64)
@@ -165,10 +178,25 @@ def _choose_same(generator: torch.Generator) -> tuple[int, list[int], list[tuple
     return label, kinds, [MEDIUM] * 2 + [SMALL] * (len(kinds) - 2)
 
 
+def _choose_same_colour(generator: torch.Generator) -> tuple[int, list[int], list[tuple[float, float]],
+                                                             list[torch.Tensor]]:
+    """Task "same-colour": (label, distinct types, radius ranges, the pair's two colours (3, 1)); see the module
+    docstring."""
+    label = int(torch.randint(2, (1,), generator=generator))
+    order = torch.randperm(len(SHAPES), generator=generator).tolist()
+    kinds = order[: 2 + int(torch.randint(1, 3, (1,), generator=generator))]
+    first = _uniform(generator, 0.0, 1.0, 3).view(3, 1)
+    shift = _uniform(generator, 0.25, 0.75, 3).view(3, 1)
+    second = first.clone() if label else (first + shift) % 1.0
+    return label, kinds, [MEDIUM] * 2 + [SMALL] * (len(kinds) - 2), [first, second]
+
+
 def _paint(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, kinds: list[int],
-           sizes: list[tuple[float, float]]) -> tuple[torch.Tensor, list[Shape]]:
+           sizes: list[tuple[float, float]], colours: list[torch.Tensor] | None = None,
+           ) -> tuple[torch.Tensor, list[Shape]]:
     """Draw the shapes onto ``image`` in order (later ones on top, apart where there is room): the mask of types
-    and the shapes, each with the pixels of it that show (counted per shape, so two of one type stay apart)."""
+    and the shapes, each with the pixels of it that show (counted per shape, so two of one type stay apart).
+    ``colours``: those of the first shapes, (3, 1) each, where they are given; the others' are drawn."""
     size = x.shape[0]
     mask = torch.zeros(size, size, dtype=torch.int64)
     owner = torch.zeros(size, size, dtype=torch.int64)  # 1 + the index of the shape each pixel shows
@@ -185,7 +213,7 @@ def _paint(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor, generator: tor
         u = (x - cx) * math.cos(theta) + (y - cy) * math.sin(theta)
         v = -(x - cx) * math.sin(theta) + (y - cy) * math.cos(theta)
         region = _inside(SHAPES[k], u, v, r)
-        colour = _uniform(generator, 0.0, 1.0, 3).view(3, 1)
+        colour = colours[i] if colours is not None and i < len(colours) else _uniform(generator, 0.0, 1.0, 3).view(3, 1)
         image[:, region] = colour + 0.04 * torch.randn(3, int(region.sum()), generator=generator)
         mask[region] = k + 1
         owner[region] = i + 1
@@ -226,8 +254,8 @@ class ShapesDataset(Dataset):
     """``length`` scenes of ``size``×``size`` pixels: items are (image uint8 (3, size, size), label), or
     (image, mask (size, size)) with ``target="mask"``. ``transform`` is applied to the image (classification)
     or to the (image, mask) pair (segmentation). ``task``: "largest" (the label is the largest shape's type),
-    "pair" (the label is the pair of the two medium shapes' types) or "same" (whether the two medium shapes are
-    of one type); see the module docstring."""
+    "pair" (the label is the pair of the two medium shapes' types), "same" (whether the two medium shapes are
+    of one type) or "same-colour" (whether they are of one colour); see the module docstring."""
 
     classes = SHAPES
     num_classes = len(SHAPES)
@@ -244,7 +272,7 @@ class ShapesDataset(Dataset):
         if task == "pair" and target == "label":
             self.classes = tuple(f"{SHAPES[a]}+{SHAPES[b]}" for a, b in PAIRS)
             self.num_classes = len(PAIRS)
-        elif task == "same" and target == "label":
+        elif task in ("same", "same-colour") and target == "label":
             self.classes, self.num_classes = SAME, len(SAME)
         self.split, self.size, self.seed, self.target, self.transform = split, size, seed, target, transform
         self.task = task
