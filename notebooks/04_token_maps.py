@@ -61,6 +61,8 @@ model, record = load_probe_model()
 model = model.double()  # measured in float64: the printed digits are then the same on every CPU
 print(f"{record['model']} trained on {record['data']} with the {record['recipe']!r} recipe, seed {record['seed']}, "
       f"{record['epochs']} epochs: validation accuracy {record['val_acc']}")
+if "model_options" in record:  # built with these VT options, not the defaults (docs/paper-fidelity.md says why)
+    print(f"VT options: {record['model_options']}; {record.get('converted', '')}")
 
 # %% [markdown]
 # ## The model, checked

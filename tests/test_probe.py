@@ -4,6 +4,7 @@ probe), the notebook renderer."""
 from __future__ import annotations
 
 import csv
+import json
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -211,7 +212,7 @@ def test_collapse_chain_follows_the_tokens_from_block_to_block():
     assert mean_pairwise_cosine(torch.tensor([[[1.0, 2, 3], [3, 2, 1]]])) == pytest.approx(-1.0)
     assert mean_pairwise_cosine(torch.tensor([[[1.0, 2, 3], [11, 12, 13]]])) == pytest.approx(1.0)
     torch.manual_seed(0)
-    model = create_model("vt_resnet_mini", num_classes=6).double().eval()
+    model = create_model("vt_resnet_mini", num_classes=6, centre_filter_tokens=False).double().eval()
     images, _, _ = shapes_probe_batch(length=16)
     chain = collapse_chain(model, images.double())
     assert [row["block"] for row in chain] == [0, 1] and "W_A" not in chain[0]
@@ -220,6 +221,11 @@ def test_collapse_chain_follows_the_tokens_from_block_to_block():
     # dynamic filters made from them and the maps those filters draw
     assert chain[0]["maps"] < 0.2 and chain[0]["T_in"] > 0.99
     assert chain[1]["T_a"] > 0.99 and chain[1]["W_A"] > 0.99 and chain[1]["maps"] > 0.99
+    # vtlab's default centres T_in,a over its tokens before W_T→WA: the same near-identical tokens then give
+    # filters, and maps, that are not alike
+    torch.manual_seed(0)
+    centred = collapse_chain(create_model("vt_resnet_mini", num_classes=6).double().eval(), images.double())
+    assert centred[1]["T_a"] > 0.99 and centred[1]["W_A"] < 0.5 and centred[1]["maps"] < 0.5
     with pytest.raises(ValueError, match="expected a VT-ResNet"):
         collapse_chain(create_model("resnet_mini", num_classes=6), images)
 
@@ -228,9 +234,12 @@ def test_the_shipped_probing_model_meets_its_targets_measured_without_vtlab_prob
     """The targets the shipped checkpoint is held to, recomputed with plain torch (not vtlab.probe's code) on 200
     held-out scenes: accuracy >= 0.90 and, in every block, mean pairwise cosine of the mean-centred token maps
     <= 0.5 and median best-region lift >= 2 (maps bilinearly upsampled to the 64x64 masks)."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    model = create_model("vt_resnet_mini", num_classes=6)
+    with safe_open(str(PROBE_CHECKPOINT), framework="pt") as f:  # the VT options it was built with, if recorded
+        options = json.loads((f.metadata() or {}).get("model_options", "{}"))
+    model = create_model("vt_resnet_mini", num_classes=6, **options)
     model.load_state_dict(load_file(str(PROBE_CHECKPOINT)))
     model.eval()
     scenes = ShapesDataset("val", size=64, length=200, target="mask")
