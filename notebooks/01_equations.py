@@ -279,7 +279,7 @@ fig.show()
 # %%
 equation_beside_code(
     r"\bar X_{out} = \bar X_{in} + \mathrm{softmax}\!\left((\bar X_{in} Q_{T\to X})(T_{out} K_{T\to X})^T\right)"
-    r"(T_{out} V_{T\to X})", [Projector.forward, Projector._attention], literal.eq4_projector,
+    r"(T_{out} V_{T\to X})", [Projector.forward, Projector.read_back, Projector._attention], literal.eq4_projector,
     title="Equation (4): the projector")
 
 # %%
@@ -309,8 +309,8 @@ print("every row of the attention sums to 1: "
 # %%
 equation_beside_code(
     r"W_A = T_{in,a} W_{T\to W_A}, \qquad T'_{in} = \mathrm{concat}_L\!\left(T_{in,b},\ "
-    r"\mathrm{tokenizer}(W_A, X_{in})\right)", DynamicTokenizer.forward, literal.eq5_dynamic_tokens,
-    title="Equation (5): dynamic tokenization")
+    r"\mathrm{tokenizer}(W_A, X_{in})\right)", [DynamicTokenizer.forward, DynamicTokenizer.filter],
+    literal.eq5_dynamic_tokens, title="Equation (5): dynamic tokenization")
 
 # %%
 dynamic = DynamicTokenizer(C, CT, L, heads=1, position_encoding=False, scaled=False).double()

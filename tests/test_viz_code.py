@@ -26,9 +26,9 @@ from vtlab.vt import DynamicTokenizer, PositionEncoder, Projector, StaticTokeniz
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOWN = [StaticTokenizer.forward, StaticTokenizer.tokens, DynamicTokenizer.forward, PositionEncoder.forward,
-         PositionEncoder.downsample, Transformer.forward, Transformer.attention, Projector.forward,
+         PositionEncoder.downsample, Transformer.forward, Transformer.attention, Projector.forward, Projector.read_back,
          literal.eq1_static_tokens, literal.eq2_position_encoding, literal.eq3_transformer, literal.eq4_projector,
-         literal.eq5_dynamic_tokens]
+         literal.eq5_dynamic_tokens, DynamicTokenizer.filter]
 
 
 def file_source(path: Path, qualname: str) -> tuple[int, str]:

@@ -95,7 +95,7 @@ class Tokenizer(nn.Module):
         X_bar = self._per_head(X)
         A_T = self._coefficients(X_bar, W_A)  # A^T, (N, heads, L, HW)
         # "n h l hw, n h d hw -> n h l d" as a batched matmul (the pixel-sized products are the hot path: see
-        # Projector.forward)
+        # Projector.read_back)
         pooled = rearrange(torch.matmul(A_T, X_bar.transpose(2, 3)), "n h l d -> n l (h d)")
         A = A_T.transpose(2, 3)
         if self.position_encoder is not None:
