@@ -9,12 +9,14 @@ on the CPU with one thread per process (run two at once on two cores, e.g. by se
 ``--device cuda``. Interrupt it at any time: run the same command again and it trains only the runs that are
 missing. Every run records its device, its wall time and its epochs.
 
-| study        | what                                                                   | runs |
-|--------------|------------------------------------------------------------------------|------|
-| shapes       | vt_resnet_mini, -TF, -PE, -DT, resnet_mini on ``shapes`` (largest shape) | 5x5  |
-| digits       | the same on scikit-learn's digits                                      | 5x5  |
-| pairs        | vt_resnet_mini, resnet_mini on ``shapes-pairs`` (the pair of two shapes' types) | 2x5  |
-| segmentation | vt_fpn_resnet_mini against fpn_resnet_mini on ``shapes`` masks (mIoU)    | 2x3  |
+| study        | what                                                                              | runs  |
+|--------------|-----------------------------------------------------------------------------------|-------|
+| shapes       | vt_resnet_mini, -TF, -PE, -DT, uncentred, resnet_mini on ``shapes`` (largest shape) | 6x8   |
+| digits       | vt_resnet_mini, -TF, -PE, -DT, resnet_mini on scikit-learn's digits               | 5x5   |
+| relations    | vt_resnet_mini, -TF, resnet_mini on ``shapes-same-colour`` (do two shapes match?)  | 3x8   |
+| segmentation | vt_fpn_resnet_mini, its lateral convs alone, fpn_resnet_mini on ``shapes`` masks   | 3x10  |
+
+The budget is about six CPU-hours in all (three hours on two cores), each run's wall time recorded in its file.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from vtlab.studies import STUDIES, STUDY_DIR, run_study, save_study
+from vtlab.studies import CONTROLS, STUDIES, STUDY_DIR, run_study, save_study
 
 
 def main() -> None:
@@ -34,10 +36,11 @@ def main() -> None:
                         "(default: the copies vtlab ships and reads, vtlab/assets/studies)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="train only these seeds (two processes with different seeds can share a study)")
-    parser.add_argument("--variants", nargs="+", default=None, type=lambda name: name if name in ("baseline", "base")
-                        else "-" + name.lstrip("-"),
-                        help="train only these variants (baseline, base, TF, PE, DT: the ablations without their "
-                             "dash, which the shell would read as an option), likewise")
+    parser.add_argument("--variants", nargs="+", default=None,
+                        type=lambda name: name if name in ("baseline", "base", *CONTROLS) else "-" + name.lstrip("-"),
+                        help="train only these variants (baseline, base, a control such as lateral or uncentred, "
+                             "or TF, PE, DT: the ablations without their dash, which the shell would read as an "
+                             "option), likewise")
     args = parser.parse_args()
     for name in args.only:
         settings = STUDIES[name]

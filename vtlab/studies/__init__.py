@@ -20,6 +20,7 @@ from .settings import (
     BASE,
     BASELINE,
     CLASSIFY,
+    CONTROLS,
     CURVES,
     SEEDS,
     STUDIES,
@@ -31,10 +32,10 @@ from .settings import (
 )
 from .store import load_study, parse_study, read_study, save_study, study_text
 from .study import FORMAT, BlockTokens, Environment, Run, Study, Validation, VariantCost
-from .summary import VariantSummary, binomial_stderr, direction, late_gain, summarize
+from .summary import VariantSummary, binomial_stderr, direction, late_gain, summarize, t_quantile
 
-__all__ = ["BASE", "BASELINE", "CLASSIFY", "CURVES", "FORMAT", "SEEDS", "STUDIES", "STUDY_DIR", "TOKEN_KEYS",
-           "VARIANTS", "BlockTokens", "Environment", "Run", "Study", "StudySettings", "Validation", "VariantCost",
-           "VariantSummary", "binomial_stderr", "direction", "late_gain", "load_study", "parse_study", "read_study",
-           "run_one", "run_study", "save_study", "study_config", "study_text", "summarize", "variant_cost",
-           "variant_model"]
+__all__ = ["BASE", "BASELINE", "CLASSIFY", "CONTROLS", "CURVES", "FORMAT", "SEEDS", "STUDIES", "STUDY_DIR",
+           "TOKEN_KEYS", "VARIANTS", "BlockTokens", "Environment", "Run", "Study", "StudySettings", "Validation",
+           "VariantCost", "VariantSummary", "binomial_stderr", "direction", "late_gain", "load_study", "parse_study",
+           "read_study", "run_one", "run_study", "save_study", "study_config", "study_text", "summarize",
+           "t_quantile", "variant_cost", "variant_model"]

@@ -43,15 +43,26 @@ def _device_name(device: str) -> str:
     return "cpu"
 
 
-def _final_tokens(out: Path) -> tuple[BlockTokens, ...] | None:
-    """The last epoch's rows of a run's tokens.csv (one per block), or None where the engine wrote none."""
-    path = out / "tokens.csv"
+def _last_epoch_rows(path: Path) -> list[dict[str, str]] | None:
+    """The rows of a measure's CSV (e.g. tokens.csv) for the run's last epoch, or None where the engine wrote
+    none."""
     if not path.exists():
         return None
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    last = rows[-1]["epoch"]
-    return tuple(BlockTokens(**{key: float(row[key]) for key in TOKEN_KEYS}) for row in rows if row["epoch"] == last)
+    return [row for row in rows if row["epoch"] == rows[-1]["epoch"]]
+
+
+def _final_tokens(out: Path) -> tuple[BlockTokens, ...] | None:
+    """The last epoch's token measurements of a run (one per block), or None where the engine wrote none."""
+    rows = _last_epoch_rows(out / "tokens.csv")
+    return None if rows is None else tuple(BlockTokens(**{key: float(row[key]) for key in TOKEN_KEYS}) for row in rows)
+
+
+def _final_fusion(out: Path) -> tuple[float, ...] | None:
+    """The last epoch's per-level fusion ratios of a VT-FPN run, or None where the engine wrote none."""
+    rows = _last_epoch_rows(out / "fusion.csv")
+    return None if rows is None else tuple(float(row["ratio"]) for row in rows)
 
 
 def study_config(settings: StudySettings, variant: str, seed: int, out: str, **changes) -> TrainConfig:
@@ -68,9 +79,9 @@ def run_one(settings: StudySettings, variant: str, seed: int) -> Run:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         rows = train(study_config(settings, variant, seed, out))
-        tokens = _final_tokens(Path(out))
+        tokens, fusion = _final_tokens(Path(out)), _final_fusion(Path(out))
     return Run(variant, seed, _device_name(settings.device), round(time.perf_counter() - started, 1), settings.epochs,
-               {key: tuple(float(row[key]) for row in rows) for key in settings.curves}, tokens)
+               {key: tuple(float(row[key]) for row in rows) for key in settings.curves}, tokens, fusion)
 
 
 def _runs_on_disk(path: Path, settings: StudySettings) -> tuple[Run, ...]:

@@ -16,7 +16,12 @@ BASELINE = "baseline"
 BASE = "base"  # the VT model with every component: the variant each paired difference is taken to
 # The VT variants trained: the base model and Table 3's ablations, by the vtlab switches each turns off; and the
 # convolutional baseline, "baseline", which is another model (StudySettings.baseline).
-VARIANTS: dict[str, dict[str, bool]] = {BASE: {}, **paper.ABLATIONS}
+VARIANTS: dict[str, dict[str, bool | str]] = {BASE: {}, **paper.ABLATIONS}
+# Controls that are not Table 3's: the base model with a vtlab option changed, to show what that option does.
+# "lateral": VT-FPN's lateral convs alone, without tokens or projector (VTConfig.fusion); "uncentred": dynamic
+# filters from T_in,a as it is, not centred over its tokens (VTConfig.centre_filter_tokens).
+CONTROLS: dict[str, dict[str, bool | str]] = {"lateral": {"fusion": "none"},
+                                              "uncentred": {"centre_filter_tokens": False}}
 CURVES = ("train_loss", "val_loss", "val_acc")
 TOKEN_KEYS = tuple(TokenMeasure.fields[2:])  # what tokens.csv measures per block (after epoch, block)
 
@@ -73,31 +78,34 @@ class StudySettings:
         return CURVES + (("val_miou",) if self.task == "segment" else ())
 
 
-SEEDS = (0, 1, 2, 3, 4)
+SEEDS = tuple(range(8))
 CLASSIFY = (BASELINE, *VARIANTS)
-# The studies that ship with vtlab (STUDY_DIR/study-NAME.json, made by scripts/make_studies.py): budgets
-# chosen so that the base model's validation accuracy has flattened by the end (VariantSummary.late_gain says
-# how much the last fifth of the epochs still added). One CPU thread per run, so two studies (or two halves of
-# one, by seed) can run at once on two cores.
+# The studies that ship with vtlab (STUDY_DIR/study-NAME.json, made by scripts/make_studies.py). Budgets: about
+# six CPU-hours in all on two cores, one CPU thread per run, so that two processes (by seed) share the work.
+# Validation sets are large (scenes are free) so that one run's binomial error is small beside the seed spread.
 STUDIES: dict[str, StudySettings] = {
-    "shapes": StudySettings(data="shapes", epochs=15, batch_size=32, train_size=1200, val_size=300, seeds=SEEDS,
+    # Table 3 on generated scenes, and the "uncentred" control of vtlab's centred dynamic filters
+    "shapes": StudySettings(data="shapes", epochs=10, batch_size=32, train_size=1200, val_size=1000, seeds=SEEDS,
+                            variants=(*CLASSIFY, "uncentred"), threads=1),
+    "digits": StudySettings(data="digits", epochs=40, batch_size=32, train_size=300, seeds=SEEDS[:5],
                             variants=CLASSIFY, threads=1),
-    "digits": StudySettings(data="digits", epochs=40, batch_size=32, train_size=300, seeds=SEEDS,
-                            variants=CLASSIFY, threads=1),
-    # Two objects decide the label: the VT model against its baseline only (Table 3's ablations are on shapes
-    # and digits), which keeps all the studies within about two hours on two cores.
-    "pairs": StudySettings(data="shapes-pairs", epochs=15, batch_size=32, train_size=1200, val_size=300,
-                           seeds=SEEDS, variants=(BASELINE, BASE), threads=1),
+    # whether the two medium shapes share a colour: a label no linear readout of summed per-object features
+    # gives (shapes-same-colour); -TF, since the transformer is what relates the tokens
+    "relations": StudySettings(data="shapes-same-colour", epochs=8, batch_size=32, train_size=1600, val_size=1000,
+                               seeds=SEEDS, variants=(BASELINE, BASE, "-TF"), threads=1),
+    # VT-FPN against FPN, and against its own lateral convs without the token path
     "segmentation": StudySettings(model="vt_fpn_resnet_mini", baseline="fpn_resnet_mini", recipe="quick-segment",
-                                  data="shapes", epochs=30, train_size=640, val_size=200, seeds=(0, 1, 2),
-                                  variants=(BASELINE, BASE), threads=1),
+                                  data="shapes", epochs=20, train_size=640, val_size=400, seeds=tuple(range(10)),
+                                  variants=(BASELINE, BASE, "lateral"), threads=1),
 }
 
 
-def variant_model(settings: StudySettings, variant: str) -> tuple[str, dict[str, bool]]:
-    """(model name, VT options) of a variant: the baseline model, or ``settings.model`` with switches off."""
+def variant_model(settings: StudySettings, variant: str) -> tuple[str, dict[str, bool | str]]:
+    """(model name, VT options) of a variant: the baseline model, or ``settings.model`` with switches off (an
+    ablation) or an option changed (a control)."""
     if variant == BASELINE:
         return settings.baseline, {}
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; expected one of {[BASELINE, *VARIANTS]}")
-    return settings.model, dict(VARIANTS[variant])
+    known = {**VARIANTS, **CONTROLS}
+    if variant not in known:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {[BASELINE, *known]}")
+    return settings.model, dict(known[variant])

@@ -4,17 +4,19 @@ with vtlab (:func:`load_study`).
 
 The file, as :func:`save_study` writes it::
 
-    {"format": 2,
+    {"format": 3,
      "settings": {StudySettings fields; tuples as lists},
      "environment": {"torch": version, "device": "cpu" or a GPU's name, "threads": int},
      "validation": {"images": int, "classes": int},                                  # what accuracy is on
      "variants": {name: {"model": str, "options": {switch: false}, "macs": int, "params": int}},
      "runs": [{"variant": name, "seed": int, "device": str, "seconds": float, "epochs": int,
                "train_loss": [...], "val_loss": [...], "val_acc": [...] (+ "val_miou": [...] for segmentation),
-               "tokens": [per block {"cosine", "effective_tokens", "peak", "lift", "on_objects"}] or null}]}
+               "tokens": [per block {"cosine", "effective_tokens", "peak", "lift", "on_objects"}] or null,
+               "fusion": [per pyramid level, the token path's term over the lateral map] or null}]}
 
 with one float per epoch in each list, in the engine's rounding (6 decimals); ``tokens`` are the last epoch's
-token measurements (:func:`vtlab.probe.token_report`) of a VT-ResNet on ``shapes``. One run per line, so that a
+token measurements (:func:`vtlab.probe.token_report`) of a VT-ResNet on ``shapes``, ``fusion`` the last epoch's
+:func:`vtlab.probe.fusion_ratios` of a VT-FPN. One run per line, so that a
 diff of two versions shows which runs changed.
 """
 
@@ -72,7 +74,7 @@ def _check_runs(runs: object, settings: StudySettings, complete: bool) -> None:
     if len(set(found)) != len(found) or not set(found) <= set(expected) or (complete and found != expected):
         _fail(f"runs {found}, expected {'one' if complete else 'at most one'} per variant and seed {expected}")
     for run in runs:
-        if set(run) != {"variant", "seed", "device", "seconds", "epochs", "tokens", *settings.curves}:
+        if set(run) != {"variant", "seed", "device", "seconds", "epochs", "tokens", "fusion", *settings.curves}:
             _fail(f"run keys {sorted(run)}")
         for key in settings.curves:
             values = run[key]
@@ -83,12 +85,17 @@ def _check_runs(runs: object, settings: StudySettings, complete: bool) -> None:
         if tokens is not None and not (isinstance(tokens, list) and all(
                 isinstance(t, dict) and set(t) == set(TOKEN_KEYS) for t in tokens)):
             _fail(f"{run['variant']} seed {run['seed']}: tokens should be null or a list of {TOKEN_KEYS} per block")
+        fusion = run["fusion"]
+        if fusion is not None and not (isinstance(fusion, list) and all(
+                isinstance(x, float) and math.isfinite(x) for x in fusion)):
+            _fail(f"{run['variant']} seed {run['seed']}: fusion should be null or one finite float per level")
 
 
 def _run(run: dict, settings: StudySettings) -> Run:
     tokens = None if run["tokens"] is None else tuple(BlockTokens(**block) for block in run["tokens"])
     return Run(run["variant"], run["seed"], run["device"], run["seconds"], run["epochs"],
-               {key: tuple(run[key]) for key in settings.curves}, tokens)
+               {key: tuple(run[key]) for key in settings.curves}, tokens,
+               None if run["fusion"] is None else tuple(run["fusion"]))
 
 
 def parse_study(results: dict, complete: bool = True) -> Study:
@@ -132,17 +139,19 @@ def read_study(path: str | Path, complete: bool = True) -> Study:
     return parse_study(_read_json(Path(path)), complete=complete)
 
 
-def load_study(name: str, folder: str | Path | None = None) -> Study:
-    """The complete, checked study ``name`` of :data:`~vtlab.studies.settings.STUDIES`, from ``folder`` (default:
-    the copies that ship with vtlab, :data:`~vtlab.studies.settings.STUDY_DIR`). Raises ``ValueError`` if the
-    file was made with other settings than STUDIES holds now (a stale cache), naming what differs."""
+def load_study(name: str, folder: str | Path | None = None, complete: bool = True) -> Study:
+    """The checked study ``name`` of :data:`~vtlab.studies.settings.STUDIES`, from ``folder`` (default: the
+    copies that ship with vtlab, :data:`~vtlab.studies.settings.STUDY_DIR`); with ``complete=False`` also one
+    still being made (``Study.complete`` says which, ``Study.seeds`` what can be paired so far). Raises
+    ``ValueError`` if the file was made with other settings than STUDIES holds now (a stale cache), naming what
+    differs."""
     if name not in STUDIES:
         raise ValueError(f"unknown study {name!r}; expected one of {list(STUDIES)}")
     path = Path(folder if folder is not None else STUDY_DIR) / f"study-{name}.json"
     if not path.exists():
         raise FileNotFoundError(f"no cached study {path}; make it with `python scripts/make_studies.py --only {name}`")
     results = _read_json(path)
-    study = parse_study(results)
+    study = parse_study(results, complete=complete)
     expected = STUDIES[name].to_dict()
     changed = {k: (results["settings"].get(k), v) for k, v in expected.items()
                if results["settings"].get(k) != v and k != "device"}

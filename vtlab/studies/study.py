@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from .settings import BASE, BASELINE, CURVES, StudySettings
 from .summary import VariantSummary, summarize
 
-FORMAT = 2  # the version of the study file's layout, which to_dict writes and vtlab.studies.store reads
+FORMAT = 3  # the version of the study file's layout, which to_dict writes and vtlab.studies.store reads
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class Run:
     """One variant trained with one seed: where (``device``) and how long (``seconds``) it ran, for ``epochs``
     epochs, one value per epoch in each of its ``curves`` (``train_loss``, ``val_loss``, ``val_acc``, and
     ``val_miou`` for segmentation, as fractions), and the last epoch's ``tokens`` per VT block (None where the
-    engine measured none: a model without tokens, or data the probe does not know)."""
+    engine measured none: a model without tokens, or data the probe does not know), and for VT-FPN the last
+    epoch's ``fusion`` ratio per pyramid level (:func:`vtlab.probe.fusion_ratios`; None for other models)."""
 
     variant: str
     seed: int
@@ -44,6 +45,7 @@ class Run:
     epochs: int
     curves: dict[str, tuple[float, ...]]
     tokens: tuple[BlockTokens, ...] | None = None
+    fusion: tuple[float, ...] | None = None
 
     def curve(self, key: str) -> tuple[float, ...]:
         """The per-epoch values of ``key`` (one of :attr:`curves`)."""
@@ -64,7 +66,8 @@ class Run:
     def to_dict(self) -> dict:
         return {"variant": self.variant, "seed": self.seed, "device": self.device, "seconds": self.seconds,
                 "epochs": self.epochs, **{key: list(values) for key, values in self.curves.items()},
-                "tokens": None if self.tokens is None else [block.to_dict() for block in self.tokens]}
+                "tokens": None if self.tokens is None else [block.to_dict() for block in self.tokens],
+                "fusion": None if self.fusion is None else list(self.fusion)}
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class VariantCost:
     training image size."""
 
     model: str
-    options: dict[str, bool]
+    options: dict[str, bool | str]
     macs: int
     params: int
 
@@ -141,18 +144,30 @@ class Study:
         raise ValueError(f"expected a seed the study ran {variant!r} with, {[r.seed for r in self.runs_of(variant)]}, "
                          f"got {seed!r}")
 
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seeds of the settings for which every variant has its run: all of them in a complete study, and in
+        one still being made the seeds its comparisons can pair so far."""
+        done = {(run.variant, run.seed) for run in self.runs}
+        return tuple(s for s in self.settings.seeds if all((v, s) in done for v in self.settings.variants))
+
+    @property
+    def complete(self) -> bool:
+        """Whether every variant has run with every seed of the settings."""
+        return self.seeds == self.settings.seeds
+
     def curves(self, variant: str, metric: str | None = None) -> dict[int, tuple[float, ...]]:
         """Seed → the per-epoch ``metric`` (default: the study's) of ``variant``'s run of that seed."""
         metric = metric or self.settings.metric
         return {run.seed: run.curve(metric) for run in self.runs_of(variant)}
 
     def final(self, variant: str, metric: str | None = None) -> tuple[float, ...]:
-        """The last epoch's ``metric`` (default: the study's) of ``variant``, in points, per seed of the settings."""
+        """The last epoch's ``metric`` (default: the study's) of ``variant``, in points, per seed of :attr:`seeds`."""
         metric = metric or self.settings.metric
-        return tuple(100 * self.run(variant, seed).final(metric) for seed in self.settings.seeds)
+        return tuple(100 * self.run(variant, seed).final(metric) for seed in self.seeds)
 
     def paired_differences(self, variant: str, against: str = BASE, metric: str | None = None) -> tuple[float, ...]:
-        """Per seed of the settings: ``variant``'s final ``metric`` minus that of ``against``'s run of the same
+        """Per seed of :attr:`seeds`: ``variant``'s final ``metric`` minus that of ``against``'s run of the same
         seed, in points (runs of one seed share data, data order and the initial weights of stages 1–4)."""
         return tuple(a - b for a, b in zip(self.final(variant, metric), self.final(against, metric), strict=True))
 

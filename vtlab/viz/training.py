@@ -64,7 +64,8 @@ def _check_study(study: object) -> Study:
 
 def mean_curve_figure(study: Study, variants: Sequence[str] | None = None, metric: str | None = None) -> go.Figure:
     """Per epoch, the mean over seeds of ``metric`` (default: the study's, validation accuracy or mIoU) for each
-    of ``variants`` of a study, in points, with a band of ± one standard deviation over the seeds."""
+    of ``variants`` of a study, in points, with a band of ± one standard deviation over the seeds (those that
+    every variant has run, :attr:`Study.seeds`, in a study still being made)."""
     import statistics
 
     settings = _check_study(study).settings
@@ -72,7 +73,7 @@ def mean_curve_figure(study: Study, variants: Sequence[str] | None = None, metri
     variants = list(variants or settings.variants)
     fig = go.Figure()
     for variant in variants:
-        curves = [run.curve(metric) for run in study.runs_of(variant)]
+        curves = [run.curve(metric) for run in study.runs_of(variant) if run.seed in study.seeds]
         if not curves:
             raise ValueError(f"the study has no runs of variant {variant!r}; it has {list(settings.variants)}")
         epochs = list(range(1, len(curves[0]) + 1))
@@ -87,7 +88,7 @@ def mean_curve_figure(study: Study, variants: Sequence[str] | None = None, metri
                                  legendgroup=name))
     fig.update_layout(height=380, width=760, xaxis_title="epoch", margin=dict(t=40, b=40),
                       yaxis_title=f"{'mIoU' if metric == 'val_miou' else 'validation accuracy'} (%), "
-                                  f"mean over {len(settings.seeds)} seeds")
+                                  f"mean over {len(study.seeds)} seeds")
     return fig
 
 
