@@ -163,14 +163,15 @@ print("resumed run identical to the uninterrupted one (all metrics but timings):
 # deviation over the seeds (notebook 5 compares them, and the ablations, in detail):
 
 # %%
-study = load_study("shapes")
+study = load_study("shapes", complete=False)  # complete=False: a study still being made, on the seeds it has
 study_settings = study.settings
 mean_curve_figure(study, ["baseline", "base"]).show()
 summaries = study.summaries()
 vt, resnet = summaries["base"], summaries["baseline"]
 print(f"{study_settings.epochs} epochs of {study_settings.train_size} scenes at batch {study_settings.batch_size}, "
       f"recipe {study_settings.recipe!r}, seeds "
-      f"{list(study_settings.seeds)}, validated on {study.validation.images} scenes; {study.environment.to_dict()}")
+      f"{list(study.seeds)}{'' if study.complete else f' of {list(study_settings.seeds)} so far'}, "
+      f"validated on {study.validation.images} scenes; {study.environment.to_dict()}")
 print(f"final accuracy over {len(vt.seeds)} seeds: {study.cost('base').model} {vt.mean_accuracy:.1f} ± "
       f"{vt.std:.1f}%, {study.cost('baseline').model} {resnet.mean_accuracy:.1f} ± {resnet.std:.1f}%; "
       f"the last {max(1, study_settings.epochs // 5)} epochs added {statistics.fmean(vt.late_gain):+.1f} and "

@@ -46,7 +46,7 @@ from vtlab.cost import paper
 from vtlab.cost.report import paper_deltas, stage_costs, table3_comparison
 from vtlab.models import create_model
 from vtlab.reproduce import study_section
-from vtlab.studies import STUDIES, binomial_stderr, direction, load_study, run_study, variant_cost
+from vtlab.studies import STUDIES, binomial_stderr, load_study, run_study, variant_cost
 from vtlab.viz.ablation import ablation_explorer, table3_figure
 from vtlab.viz.notebook import check_answers
 from vtlab.viz.training import accuracy_macs_figure, curves_figure
@@ -104,17 +104,22 @@ for label, options in ABLATIONS.items():
 # data order and the initial weights of stages 1–4, so each variant's difference to the base run of the same
 # seed is a paired comparison. The results ship with vtlab (`vtlab/assets/studies/study-shapes.json`, read by
 # `load_study`); `scripts/make_studies.py` writes them, resumably, and each run records its device and wall
-# time. With `FULL`, the notebook retrains every variant on the GPU instead (its numbers then differ from those
-# below).
+# time. A study still being made is read with `complete=False`: every comparison below then pairs the seeds that
+# every variant has run so far (`study.seeds`), and the first line says how many. Besides Table 3's ablations
+# the study trains one control of vtlab's own, `uncentred`: the dynamic filters made from T_in,a as the paper
+# writes it, without the centring over its tokens that vtlab adds (docs/paper-fidelity.md). With `FULL`, the
+# notebook retrains every variant on the GPU instead (its numbers then differ from those below).
 
 # %%
 if REGENERATE:
     study = run_study(dataclasses.replace(STUDIES["shapes"], device="cuda"), log=print)
 else:
-    study = load_study("shapes")
+    study = load_study("shapes", complete=False)
 settings = study.settings
+print(f"{'complete' if study.complete else 'IN PROGRESS'}: {len(study.seeds)} of {len(settings.seeds)} seeds "
+      f"paired so far, {len(study.runs)} of {len(settings.seeds) * len(settings.variants)} runs")
 print(f"{settings.model} (and {settings.baseline}) on {settings.data}, recipe {settings.recipe!r}: "
-      f"{settings.epochs} epochs on {settings.train_size} training scenes, seeds {list(settings.seeds)}, scored on "
+      f"{settings.epochs} epochs on {settings.train_size} training scenes, seeds {list(study.seeds)}, scored on "
       f"{study.validation.images} validation scenes ({study.validation.classes} classes); "
       f"{study.environment.to_dict()}; {study.minutes:.0f} minutes of training in all, on {study.devices}")
 base_cost = study.cost("base")
@@ -154,8 +159,8 @@ curves_figure({variant: study.run(variant, first).rows() for variant in settings
 
 # %%
 summaries = study.summaries()
-seeds = "".join(f"{f'seed {s}':>9}" for s in settings.seeds)
-deltas = "".join(f"{f'd{s}':>8}" for s in settings.seeds)
+seeds = "".join(f"{f'seed {s}':>9}" for s in study.seeds)
+deltas = "".join(f"{f'd{s}':>8}" for s in study.seeds)
 print(f"{'variant':>8}{seeds}{'mean ± std':>13}{deltas}{'mean d':>8}{'late':>7}   paper d: VT-R-18  VT-R-34")
 for label, s in summaries.items():
     paper_d = "" if label not in ABLATIONS else "".join(
@@ -185,26 +190,35 @@ wins = sum(d < 0 for d in resnet.delta)
 print(f"the VT model wins on {wins} of {len(resnet.delta)} seeds")
 
 # %% [markdown]
-# ## Two more tasks: digits, and a label that two objects decide
+# ## Two more tasks: digits, and a relation between two objects
 #
 # One task can mislead, so two more studies ship with vtlab, made the same way: scikit-learn's handwritten
 # `digits` (32 px, 10 classes; 300 training images, so that the models are not all at the ceiling), with the
-# ablations; and `shapes-pairs`, scenes whose label is the unordered pair of the two medium shapes' types
-# (15 classes), where no single object decides the label: the kind of scene the paper argues a few tokens, each
-# free to attend to its own region, should suit. *Predict before you run:* on which task, if any, should the VT
-# model's lead be largest? (With `FULL`, these two studies are still read from the cache.)
+# ablations; and `relations`, on `shapes-same-colour` scenes: two medium shapes and one or two small ones, all of
+# different types, labelled by whether the two medium shapes have one colour. Each object's own distribution is
+# the same in both classes, so a linear readout of per-object features summed over the scene is at chance
+# (`tests/test_relations_task.py` fits one: 0.5); the label needs the two objects compared, the kind of relation
+# the paper's transformer over tokens is meant for. It trains the VT model, its baseline, and -TF, since the
+# transformer is what relates the tokens. *Predict before you run:* on which task, if any, should the VT model's
+# lead be largest, and should -TF cost most on `relations`? (With `FULL`, these two studies are still read from
+# the cache.)
 
 # %%
-others = {name: load_study(name) for name in ("digits", "pairs")}
-accuracy_macs_figure({"digits (10 classes)": others["digits"], "shapes-pairs (15 classes)": others["pairs"]}).show()
+others = {name: load_study(name, complete=False) for name in ("digits", "relations")}
+accuracy_macs_figure({"digits (10 classes)": others["digits"],
+                      "shapes-same-colour (2 classes)": others["relations"]}).show()
 display(Markdown("\n".join(line for name, other in others.items() for line in study_section(name, other))))
 
 # %% [markdown]
 # ## How much of that is noise?
 #
-# Three yardsticks, all computed from the runs: how far the base model's own accuracy moves from seed to seed;
-# the standard error of one accuracy measured on the validation scenes (a binomial count); and whether each
-# ablation's paired differences at least agree in sign over the seeds.
+# Four yardsticks, all computed from the runs: how far the base model's own accuracy moves from seed to seed;
+# the standard error of one accuracy measured on the validation scenes (a binomial count); whether each
+# ablation's paired differences at least agree in sign over the seeds; and the one that decides, the paired
+# standard error of the mean difference (the per-seed differences' standard deviation over √seeds) with its 95 %
+# interval (Student's t). A verdict says "agrees" only where that interval excludes 0 on the paper's side,
+# "disagrees" where it excludes 0 on the other, and "unresolved" with the size of effect the interval cannot
+# rule out.
 
 # %%
 images = study.validation.images
@@ -223,7 +237,15 @@ for label in ABLATIONS:
           f"{'the same sign for every seed' if consistent else 'of both signs'}; "
           f"larger than the base's seed spread: {abs(s.mean_delta) > base_runs.spread}; "
           f"Table 3 (VT-R-34): {paper_34:+.2f}, the same direction: {(s.mean_delta > 0) == (paper_34 > 0)}")
-
+print()
+for name, each in {"shapes": study, **others}.items():
+    for label, s in each.summaries().items():
+        if label == "base":
+            continue
+        low, high = s.delta_interval()
+        verdict = s.verdict(-1) if label != "uncentred" else "no paper figure"
+        print(f"{name:>9} {label:>9} - base: {s.mean_delta:+5.1f} points, paired SE {s.delta_se:.2f} over "
+              f"{len(s.delta)} seeds, 95% interval [{low:+.1f}, {high:+.1f}]: {verdict}")
 # %% [markdown]
 # Read the accuracy deltas against these yardsticks: a difference within the base's own seed-to-seed spread, or of
 # both signs over the seeds, is not evidence either way. Nor do a thousand generated scenes say what 90 epochs on
@@ -236,6 +258,23 @@ for label in ABLATIONS:
 
 # %%
 table3_figure("vt_resnet34", summaries).show()
+
+# %% [markdown]
+# ## Distinct tokens on every seed
+#
+# A base model whose last block draws the same map for every token would make the comparisons above say little
+# about tokens. Every run records its token measurements at its last epoch (`run.tokens`, one entry per block,
+# on 200 held-out scenes): the mean pairwise cosine of a block's mean-centred maps (1: one map for all) and the
+# median lift of the region each token looks at most (1: no preference). The target is a last-block cosine of at
+# most 0.5 on every base run; the `uncentred` control shows what the centring of T_in,a does to it.
+
+# %%
+for variant in ("base", "uncentred", "-DT"):
+    runs = study.runs_of(variant)
+    cosines = [round(run.tokens[-1].cosine, 2) for run in runs]
+    lifts = [round(run.tokens[-1].lift, 2) for run in runs]
+    print(f"{variant:>9}: last-block cosine per seed {cosines} (at most 0.5 on {sum(c <= 0.5 for c in cosines)} of "
+          f"{len(runs)}); lift {lifts}")
 
 # %% [markdown]
 # ## Switch components off yourself
@@ -259,43 +298,40 @@ explorer.show(TF=False)
 # %%
 rows = {(row[0], row[1]): row for row in table3_comparison().rows}
 same_signs = all(row[8] for row in rows.values())
-one_sign = [label for label in ABLATIONS if min(summaries[label].delta) > 0 or max(summaries[label].delta) < 0]
-beyond = [label for label in ABLATIONS if abs(summaries[label].mean_delta) > base_runs.spread]
-agree = [label for label in ABLATIONS
-         if (summaries[label].mean_delta > 0) == (paper_deltas("vt_resnet34", label)["top1"] > 0)]
-clear = [label for label in one_sign if label in beyond]
+verdicts = {label: summaries[label].verdict(-1) for label in ABLATIONS}
+agreeing = [label for label, v in verdicts.items() if v == "agrees"]
+lead = summaries["baseline"]  # ResNet minus VT, per seed
 takeaway = (
     f"Counted at 224x224, every ablation changes MACs and parameters in the direction Table 3 reports: {same_signs}. "
-    f"Trained on {settings.train_size} shapes scenes for {settings.epochs} epochs with {len(settings.seeds)} seeds, "
-    f"{settings.model} reaches {vt.mean_accuracy:.1f} ± {vt.std:.1f}% and its baseline {settings.baseline} "
-    f"{resnet.mean_accuracy:.1f} ± {resnet.std:.1f}%: the VT model is "
-    f"{'more' if vt.mean_accuracy > resnet.mean_accuracy else 'less'} accurate by "
-    f"{abs(vt.mean_accuracy - resnet.mean_accuracy):.1f} points, winning on {wins} of {len(resnet.delta)} seeds, with "
-    f"{resnet_cost.macs / vt_cost.macs:.2f}x fewer MACs. "
-    f"Of the three ablations, {len(agree)} ({', '.join(agree) or 'none'}) move accuracy in Table 3's direction "
-    f"(the paper: every ablation lowers it); {len(clear)} ({', '.join(clear) or 'none'}) do so by more than the base's "
-    f"seed spread of {base_runs.spread:.1f} points with one sign on every seed. Only a difference of that kind is "
-    f"evidence at this scale; the others are within the noise. "
-    + (f"The VT runs were still creeping up: over the last fifth of the epochs (as the learning rate decayed to "
-       f"zero) the base gained {sum(vt.late_gain) / len(vt.late_gain):+.1f} points on average and the baseline "
-       f"{sum(resnet.late_gain) / len(resnet.late_gain):+.1f}, small against the seed spread, so these numbers are "
-       f"close to where the runs level off, not exactly there." if sum(vt.late_gain) / len(vt.late_gain) > 1 else
-       "The runs had levelled off by their last epochs.")
+    f"Trained on {settings.train_size} shapes scenes for {settings.epochs} epochs, paired over {len(study.seeds)} "
+    f"seeds{'' if study.complete else ' (the study is still being made)'}, {settings.model} reaches "
+    f"{vt.mean_accuracy:.1f} ± {vt.std:.1f}% and its baseline {settings.baseline} {resnet.mean_accuracy:.1f} ± "
+    f"{resnet.std:.1f}%, with {resnet_cost.macs / vt_cost.macs:.2f}x fewer MACs for the VT model. ResNet minus VT: "
+    f"{lead.mean_delta:+.1f} points, paired SE {lead.delta_se:.1f}, 95% interval "
+    f"[{lead.delta_interval()[0]:+.1f}, {lead.delta_interval()[1]:+.1f}]; against Table 1's VT lead, the verdict: "
+    f"{lead.verdict(-1)}. Table 3's ablations (the paper: each lowers accuracy): "
+    + "; ".join(f"{label} {summaries[label].mean_delta:+.1f} ± {summaries[label].delta_se:.1f} (SE), {verdicts[label]}"
+                for label in ABLATIONS)
+    + f". {len(agreeing)} of 3 agree with the paper at this scale. "
+    + (f"The VT runs were still creeping up: over the last fifth of the epochs the base gained "
+       f"{sum(vt.late_gain) / len(vt.late_gain):+.1f} points on average and the baseline "
+       f"{sum(resnet.late_gain) / len(resnet.late_gain):+.1f}, so these numbers are short of where the runs level "
+       f"off." if sum(vt.late_gain) / len(vt.late_gain) > 1 else "The runs had levelled off by their last epochs.")
 )
 for other in others.values():
     s = other.summaries()
-    lead = other.paired_differences("base", against="baseline")  # VT minus ResNet, per seed
-    ablations = [f"{label} {s[label].mean_delta:+.1f} ± {s[label].delta_std:.1f} ({direction(s[label].delta)})"
+    ablations = [f"{label} {s[label].mean_delta:+.1f} ± {s[label].delta_se:.1f} (SE), {s[label].verdict(-1)}"
                  for label in ABLATIONS if label in s]
     chance_loss = math.log(other.validation.classes)  # the loss of a uniform guess
     stuck = {variant: sum(run.final("train_loss") > 0.9 * chance_loss for run in other.runs_of(variant))
              for variant in ("base", "baseline")}
-    takeaway += (f"\n\nOn {other.settings.data} ({other.validation.classes} classes), "
-                 f"{s['base'].mean_accuracy:.1f} ± {s['base'].std:.1f}% against {s['baseline'].mean_accuracy:.1f} ± "
-                 f"{s['baseline'].std:.1f}%: VT minus ResNet {sum(lead) / len(lead):+.1f} points ({direction(lead)})"
+    takeaway += (f"\n\nOn {other.settings.data} ({other.validation.classes} classes, {len(other.seeds)} seeds paired"
+                 f"{'' if other.complete else ' so far'}), {s['base'].mean_accuracy:.1f} ± {s['base'].std:.1f}% "
+                 f"against {s['baseline'].mean_accuracy:.1f} ± {s['baseline'].std:.1f}%: ResNet minus VT "
+                 f"{s['baseline'].mean_delta:+.1f} ± {s['baseline'].delta_se:.1f} (SE), {s['baseline'].verdict(-1)}"
                  + (f"; the ablations against the base: {'; '.join(ablations)}" if ablations else "")
-                 + (f". The VT model did not fit the training set on {stuck['base']} of {len(lead)} seeds (its "
-                    f"training loss ended above 90% of ln {other.validation.classes} = {chance_loss:.2f}, a "
+                 + (f". The VT model did not fit the training set on {stuck['base']} of {len(s['base'].delta)} seeds "
+                    f"(its training loss ended above 90% of ln {other.validation.classes} = {chance_loss:.2f}, a "
                     f"uniform guess's), the ResNet on {stuck['baseline']}: there the spread is a training failure, "
                     f"not noise" if stuck["base"] or stuck["baseline"] else "") + ".")
 display(Markdown(takeaway))

@@ -244,16 +244,22 @@ prediction_figure(val.images[:4], masks[:4], {label: p[:4] for label, p in predi
                   title="validation scenes: ground truth and predictions").show()
 
 # %% [markdown]
-# ## Three seeds, trained until the curves level off (cached)
+# ## Ten seeds, with the control that says what the tokens add (cached)
 #
 # A run of three epochs cannot say which neck is better. The segmentation study that ships with vtlab
-# (`load_study("segmentation")`, made by `scripts/make_studies.py`) trains both compact models with the
-# `quick-segment` recipe for 30 epochs on 640 scenes, with three seeds; runs of one seed share their data order
-# and the initial weights of the backbone, so the per-seed difference is paired. *Predict before you run:* will
-# VT-FPN's 1.5x fewer MACs cost mIoU here, as its neck is far smaller?
+# (`load_study("segmentation")`, made by `scripts/make_studies.py`) trains three compact models with the
+# `quick-segment` recipe on the same scenes: FPN, VT-FPN, and **`lateral`**, VT-FPN's own lateral 1×1 convs with
+# no tokens and no projector (`fusion="none"`). Without that control a VT-FPN behind the FPN could not tell "the
+# token path is worse" from "the token path is broken", and one ahead could not tell "the tokens help" from "the
+# 3×3 convs it lacks were hurting". Runs of one seed share their data order and the initial weights of the
+# backbone, so each difference is paired; the section's text gives each with its paired standard error and 95 %
+# interval. How each level's read-back joins its lateral map is vtlab's choice (`fusion="gated"`: ReLU(X_i +
+# γ·BN(R_i)) with γ starting at 0; docs/paper-fidelity.md), and every run records what the token path adds to
+# each level at the end, as a fraction of the lateral map's norm. *Predict before you run:* will VT-FPN's 1.5x
+# fewer MACs cost mIoU here, and will the token path add anything over its lateral convs?
 
 # %%
-study = load_study("segmentation")
+study = load_study("segmentation", complete=False)
 mean_curve_figure(study).show()
 display(Markdown("\n".join(study_section("segmentation", study))))
 seg = study.summaries()
@@ -261,8 +267,13 @@ vt_lead = study.paired_differences("base", against="baseline")  # VT-FPN minus F
 scored = masks[:study.validation.images]  # the study validates on the first scenes of the same split
 background_study = 100 * class_iou(torch.zeros_like(scored), scored, val.num_classes).nanmean().item()
 print(f"final mIoU per seed (points): FPN {[round(a, 1) for a in seg['baseline'].accuracy]}, "
-      f"VT-FPN {[round(a, 1) for a in seg['base'].accuracy]}; predicting background everywhere on the same "
-      f"{len(scored)} scenes: {background_study:.1f}")
+      f"VT-FPN {[round(a, 1) for a in seg['base'].accuracy]}, lateral {[round(a, 1) for a in seg['lateral'].accuracy]}"
+      f"; predicting background everywhere on the same {len(scored)} scenes: {background_study:.1f}")
+fusion = torch.tensor([run.fusion for run in study.runs_of("base") if run.seed in study.seeds], dtype=torch.float64)
+low, high = fusion.min(0).values.tolist(), fusion.max(0).values.tolist()
+print("what the token path adds to each level's lateral map at the last epoch, C2..C5 (mean over seeds): "
+      f"{[round(r, 3) for r in fusion.mean(0).tolist()]}; the seeds' range per level: "
+      f"{[(round(a, 3), round(b, 3)) for a, b in zip(low, high, strict=True)]}")
 
 # %% [markdown]
 # ## VT-FPN's tokens, level by level
@@ -363,12 +374,28 @@ takeaways.append(f"- the minis' necks: FPN {costs['FPN']['fpn'] / 1e6:.1f} M MAC
       f"{costs['VT-FPN']['fpn'] / 1e6:.1f} M at 64x64 ({costs['FPN']['fpn'] / costs['VT-FPN']['fpn']:.2f}x); "
       f"whole models {costs['FPN'][''] / 1e6:.1f} vs {costs['VT-FPN'][''] / 1e6:.1f} M")
 takeaways.append(f"- the live runs' losses fell: {all(loss_fell.values())}")
+def paired(variant: str) -> str:
+    s = seg[variant]
+    low, high = s.delta_interval()
+    return (f"{-s.mean_delta:+.1f} mIoU points (paired SE {s.delta_se:.1f}, 95% interval [{-high:+.1f}, {-low:+.1f}], "
+            f"{direction([-d for d in s.delta])})")
+
+
 takeaways.append(f"- cached, {len(seg['base'].seeds)} seeds of {study.settings.epochs} epochs: VT-FPN "
-      f"{seg['base'].mean_accuracy:.1f} ± {seg['base'].std:.1f} against FPN {seg['baseline'].mean_accuracy:.1f} ± "
-      f"{seg['baseline'].std:.1f} mIoU points, VT-FPN minus FPN {sum(vt_lead) / len(vt_lead):+.1f} "
-      f"({direction(vt_lead)}); background everywhere scores {background_study:.1f}; the last fifth of the "
-      f"epochs added {sum(seg['base'].late_gain) / len(vt_lead):+.1f} and "
-      f"{sum(seg['baseline'].late_gain) / len(vt_lead):+.1f} points")
+      f"{seg['base'].mean_accuracy:.1f} ± {seg['base'].std:.1f}, FPN {seg['baseline'].mean_accuracy:.1f} ± "
+      f"{seg['baseline'].std:.1f}, lateral {seg['lateral'].mean_accuracy:.1f} ± {seg['lateral'].std:.1f} mIoU points;"
+      f" background everywhere scores {background_study:.1f}")
+takeaways.append(f"- VT-FPN minus FPN: {paired('baseline')}; against Table 4's small VT-FPN gain, the verdict: "
+      f"{seg['baseline'].verdict(-1)}")
+lateral_verdict = seg["lateral"].verdict(-1)
+takeaways.append(f"- VT-FPN minus its lateral convs alone: {paired('lateral')}: the token path "
+      + {"agrees": "adds mIoU", "disagrees": "lowers mIoU"}.get(
+          lateral_verdict, "is not told apart from the lateral convs alone: " + lateral_verdict))
+takeaways.append(f"- the last fifth of the epochs added {sum(seg['base'].late_gain) / len(vt_lead):+.1f} (VT-FPN), "
+      f"{sum(seg['baseline'].late_gain) / len(vt_lead):+.1f} (FPN) and "
+      f"{sum(seg['lateral'].late_gain) / len(vt_lead):+.1f} (lateral) points: "
+      + ("the runs had not levelled off" if max(sum(seg[v].late_gain) / len(vt_lead) for v in seg) > 1
+         else "the runs had levelled off"))
 display(Markdown("\n".join(takeaways)))
 
 # %%

@@ -24,7 +24,7 @@ def test_part1_reports_every_shipped_study_with_its_spread(report):
     text = report[0].read_text()
     assert "## 1. The paper's claims at toy scale (cached)" in text
     for name in STUDIES:
-        study = load_study(name)
+        study = load_study(name, complete=False)
         section = text.split(f"### {name}: ")[1].split("### ")[0]
         for variant, summary in study.summaries().items():
             model = study.cost(variant).model
@@ -34,7 +34,15 @@ def test_part1_reports_every_shipped_study_with_its_spread(report):
             assert f"| {summary.mean_accuracy:.1f} ± {summary.std:.1f} |" in row
     assert text.count("The paper (Table 1, ImageNet): VT-R-18 +4.53 points") == 3
     assert "The paper (Table 4, ResNet-50 backbone): VT-FPN +0.22 mIoU points on COCO-stuff" in text
-    assert len(re.findall(r"- \*\*-(TF|PE|DT)\*\* − base: [+-]\d+\.\d ± \d+\.\d points", text)) == 6  # shapes, digits
+    # shapes and digits: three ablations each, relations: -TF; each with its paired SE, interval and verdict
+    paired = r"[+-]\d+\.\d\d points \(paired SE \d+\.\d\d, 95 % interval \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]"
+    ablation = r"- \*\*-(?:TF|PE|DT)\*\* − base: "
+    verdicts = re.findall(ablation + paired + r".*?: \*\*(agrees|disagrees|unresolved)", text)
+    assert len(verdicts) == 7, verdicts
+    assert re.search(r"- \*\*lateral − vt_fpn_resnet_mini\*\* .*: " + paired, text)
+    for name in STUDIES:
+        study = load_study(name, complete=False)
+        assert ("In progress" in text.split(f"### {name}: ")[1].split("### ")[0]) == (not study.complete)
 
 
 def test_part2_counts_and_part3_retraces_the_cached_runs(report, capsys):
@@ -42,7 +50,7 @@ def test_part2_counts_and_part3_retraces_the_cached_runs(report, capsys):
     text = path.read_text()
     assert "## 2. Cost: the paper's tables beside vtlab's counts (counted)" in text and "Table 1" in text
     assert "## 3. The engine on this machine (live)" in text
-    cached = {run.variant: run for run in load_study(LIVE_STUDY).runs if run.seed == 0}
+    cached = {run.variant: run for run in load_study(LIVE_STUDY, complete=False).runs if run.seed == 0}
     for variant, model in (("baseline", "resnet_mini"), ("base", "vt_resnet_mini")):
         cells = next(line for line in text.splitlines() if line.startswith(f"| {model} | 1 |")).split("|")
         live_loss, cached_loss, live_acc, cached_acc = (float(cells[i]) for i in (3, 4, 5, 6))
@@ -57,7 +65,7 @@ def test_part2_counts_and_part3_retraces_the_cached_runs(report, capsys):
     figure = (path.parent / "figure.html").read_text()
     # self-contained, opens offline: plotly.js is inlined, no script is fetched from elsewhere
     assert len(figure) > 1_000_000 and not re.search(r"<script[^>]*\bsrc=", figure)
-    assert "resnet_mini live" in figure and "shapes-pairs" in figure
+    assert "resnet_mini live" in figure and "shapes-same-colour" in figure
     # a second call reuses the live runs instead of training again
     started = time.perf_counter()
     again = reproduce(path.parent, live_epochs=1, tables=["3.2"]).read_text()
@@ -69,11 +77,11 @@ def test_part2_counts_and_part3_retraces_the_cached_runs(report, capsys):
 
 
 def test_bad_arguments_are_clear_errors(tmp_path):
-    with pytest.raises(ValueError, match=r"expected a seed of the shapes study, \[0, 1, 2, 3, 4\], got 7"):
-        reproduce(tmp_path, seed=7, progress=False)
-    with pytest.raises(ValueError, match="expected live_epochs between 1 and 15, got 0"):
+    with pytest.raises(ValueError, match=r"expected a seed of the shapes study, \[0, 1, 2, 3, 4, 5, 6, 7\], got 9"):
+        reproduce(tmp_path, seed=9, progress=False)
+    with pytest.raises(ValueError, match="expected live_epochs between 1 and 10, got 0"):
         reproduce(tmp_path, live_epochs=0, progress=False)
-    result = subprocess.run([sys.executable, "-m", "vtlab", "reproduce", "--seed", "7", "--out", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "vtlab", "reproduce", "--seed", "9", "--out", str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "expected a seed" in result.stderr
 
@@ -83,6 +91,6 @@ def test_the_report_and_its_figures_need_no_notebook_extra():
     code = ("import sys; sys.modules.update(dict.fromkeys(['ipywidgets', 'IPython', 'pygments']));"
             "import vtlab.reproduce; from vtlab.studies import load_study;"
             "from vtlab.viz.training import accuracy_macs_figure, curves_figure;"
-            "accuracy_macs_figure({'shapes': load_study('shapes')}).to_html(); print('drawn')")
+            "accuracy_macs_figure({'shapes': load_study('shapes', complete=False)}).to_html(); print('drawn')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout == "drawn\n", result.stderr

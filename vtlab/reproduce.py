@@ -1,10 +1,11 @@
 """``vtlab reproduce``: the paper's claims at the scale a laptop affords, with no download, in three parts.
 
 1. **Cached**, on screen at once: the seeded studies that ship with vtlab (:data:`STUDY_DIR`, made by
-   ``scripts/make_studies.py``): ``vt_resnet_mini`` against ``resnet_mini`` and Table 3's ablations on three
-   classification tasks (five seeds each, paired per seed), and ``vt_fpn_resnet_mini`` against
-   ``fpn_resnet_mini`` on the shapes masks (three seeds): mean ± std, the paired differences, how much the last
-   epochs still added, and the paper's figure beside each.
+   ``scripts/make_studies.py``): ``vt_resnet_mini`` against ``resnet_mini`` and Table 3's ablations on
+   classification tasks (one of them a relation), and ``vt_fpn_resnet_mini`` against ``fpn_resnet_mini`` and its
+   own lateral convs on the shapes masks: mean ± std, the paired differences with their standard error, 95 %
+   interval and verdict, how much the last epochs still added, and the paper's figure beside each. A study
+   still being made is reported on the seeds it pairs so far, and says so.
 2. **Counted** on this machine: the cost tables (Tables 1–4, Section 3.2) of the full-size models, beside the
    paper's.
 3. **Live** on this machine: the first ``live_epochs`` epochs of the shapes study's runs of one seed, for
@@ -14,7 +15,7 @@
    depend on the instruction set.
 
 With ``full=True`` (``vtlab reproduce --full``) every study is retrained on this machine instead (resumably,
-into OUT/studies; about two hours on two CPU cores) and part 1 reports those runs.
+into OUT/studies; about six CPU-hours, three on two cores) and part 1 reports those runs.
 
 Writes ``report.md``, which labels each number cached, counted or live, and ``figure.html`` (self-contained:
 accuracy against MACs per study, and the live curves over the cached ones) to OUT. A second call reuses the
@@ -46,6 +47,7 @@ from .studies import (
     STUDY_DIR,
     Study,
     StudySettings,
+    VariantSummary,
     direction,
     load_study,
     run_study,
@@ -55,7 +57,7 @@ from .studies import (
 from .train import get_recipe, train
 from .train.engine import check_resume
 
-CLASSIFICATION_STUDIES = ("shapes", "pairs", "digits")
+CLASSIFICATION_STUDIES = ("shapes", "relations", "digits")
 LIVE_STUDY = "shapes"
 LIVE_VARIANTS = (BASELINE, BASE)  # resnet_mini, vt_resnet_mini
 LIVE_EPOCHS = 3
@@ -81,23 +83,35 @@ def _plus_minus(values: tuple[float, ...]) -> str:
     return f"{statistics.fmean(values):+.1f} ± {std:.1f}"
 
 
+def _paired(summary: VariantSummary, paper_sign: int | None) -> str:
+    """A paired difference to the base as the report gives it: mean, paired SE, 95 % interval and, where the
+    paper has an effect of that sign (-1: the variant is worse than the base), the verdict."""
+    low, high = summary.delta_interval()
+    text = (f"{summary.mean_delta:+.2f} points (paired SE {summary.delta_se:.2f}, 95 % interval "
+            f"[{low:+.2f}, {high:+.2f}], {direction(summary.delta)})")
+    return text if paper_sign is None else f"{text}: **{summary.verdict(paper_sign)}**"
+
+
 def study_section(name: str, study: Study) -> list[str]:
     """Markdown lines for one study: its settings, a table of the models (MACs, parameters, the final metric as
     mean ± std over seeds, the paired difference to the VT base model, what the last fifth of the epochs
-    added) and the paper's claim beside the measured one."""
+    added), and each comparison with its paired standard error, 95 % interval and verdict beside the paper's
+    claim. A study still being made says how many of its seeds it pairs so far."""
     settings = study.settings
     segment = settings.task == "segment"
     metric = "mIoU" if segment else "accuracy"
     summaries = study.summaries()
+    progress = "" if study.complete else (f" **In progress: {len(study.seeds)} of {len(settings.seeds)} seeds "
+                                          f"so far** (`python scripts/make_studies.py --only {name}` adds the rest).")
     lines = [
         f"### {name}: `{settings.model}` against `{settings.baseline}` on `{settings.data}`",
         "",
         f"`{settings.recipe}` recipe, {settings.epochs} epochs at batch "
         f"{settings.batch_size or get_recipe(settings.recipe).batch_size} on "
         f"{settings.train_size or 'all'} training images; validation {metric} on {study.validation.images} "
-        f"held-out images ({study.validation.classes} classes); seeds {list(settings.seeds)}; "
+        f"held-out images ({study.validation.classes} classes); seeds {list(study.seeds)}; "
         f"{len(study.runs)} runs, {study.minutes:.0f} minutes on {', '.join(study.devices)} "
-        f"(torch {study.environment.torch}, {study.environment.threads} thread per run).",
+        f"(torch {study.environment.torch}, {study.environment.threads} thread per run).{progress}",
         "",
         f"| model | MACs at the training size | params | final {metric} (%), mean ± std | paired difference to "
         f"`{settings.model}` (points) | last fifth of the epochs added (points) |",
@@ -109,18 +123,25 @@ def study_section(name: str, study: Study) -> list[str]:
         lines.append(f"| {study.label(variant)} | {cost.macs / 1e6:.2f} M | {cost.params / 1e6:.3f} M | "
                      f"{summary.mean_accuracy:.1f} ± {summary.std:.1f} | {delta} | "
                      f"{statistics.fmean(summary.late_gain):+.1f} |")
-    vt_minus_baseline = study.paired_differences(BASE, against=BASELINE)
     ratio = study.cost(BASELINE).macs / study.cost(BASE).macs
-    lines += ["", f"- **{settings.model} − {settings.baseline}**: {_plus_minus(vt_minus_baseline)} points of "
-                  f"{metric} ({direction(vt_minus_baseline)}), at {ratio:.2f}x fewer MACs."]
-    lines.append("  " + paper_claims()[settings.task])
-    if not segment:
-        for variant in paper.ABLATIONS:
-            if variant in summaries:
-                theirs = ", ".join(f"{model.replace('vt_resnet', 'VT-R-')} {paper_deltas(model, variant)['top1']:+.2f}"
-                                   for model in ("vt_resnet18", "vt_resnet34"))
-                lines.append(f"- **{variant}** − base: {_plus_minus(summaries[variant].delta)} points "
-                             f"({direction(summaries[variant].delta)}); Table 3 (ImageNet, 90 epochs): {theirs}.")
+    lines += ["", f"- **{settings.baseline} − {settings.model}**: {_paired(summaries[BASELINE], -1)}; "
+                  f"{settings.model} at {ratio:.2f}x fewer MACs.", "  " + paper_claims()[settings.task]]
+    if "lateral" in summaries:
+        fusion = [statistics.fmean(run.fusion[i] for run in study.runs_of(BASE) if run.seed in study.seeds)
+                  for i in range(len(study.runs_of(BASE)[0].fusion))]
+        lines.append(f"- **lateral − {settings.model}** (the lateral convs alone; no paper figure, and the check "
+                     f"that the token path adds rather than harms): {_paired(summaries['lateral'], -1)}. What the "
+                     f"token path adds to each level's lateral map at the last epoch, finest first (mean over "
+                     f"seeds): {', '.join(f'{r:.3f}' for r in fusion)} of its norm.")
+    for variant in paper.ABLATIONS:
+        if variant in summaries and not segment:
+            theirs = ", ".join(f"{model.replace('vt_resnet', 'VT-R-')} {paper_deltas(model, variant)['top1']:+.2f}"
+                               for model in ("vt_resnet18", "vt_resnet34"))
+            lines.append(f"- **{variant}** − base: {_paired(summaries[variant], -1)}; Table 3 (ImageNet, 90 "
+                         f"epochs): {theirs}.")
+    if "uncentred" in summaries:
+        lines.append(f"- **uncentred** − base (vtlab's centred dynamic filters off; no paper figure): "
+                     f"{_paired(summaries['uncentred'], None)}.")
     base_spread = summaries[BASE].spread
     lines += [f"- Yardstick: the VT base model's own {metric} spans {base_spread:.1f} points over the seeds.", ""]
     return lines
@@ -308,7 +329,7 @@ def reproduce(out: str | Path = "reproduce", full: bool = False, seed: int = 0, 
         _retrain_studies(study_dir, say)
     source = "retrained on this machine (--full)" if full else \
         f"cached: the seeded runs that ship with vtlab ({study_dir or STUDY_DIR})"
-    studies = {name: load_study(name, study_dir) for name in STUDIES}
+    studies = {name: load_study(name, study_dir, complete=False) for name in STUDIES}
     part1 = [line for name, study in studies.items() for line in study_section(name, study)]
     say(f"1/3 the paper's claims at toy scale, {source}:\n", flush=True)
     say("\n".join(part1), flush=True)
@@ -321,6 +342,9 @@ def reproduce(out: str | Path = "reproduce", full: bool = False, seed: int = 0, 
 
     cached = studies[LIVE_STUDY]
     settings = cached.settings
+    if seed not in cached.seeds:
+        raise ValueError(f"expected a seed that the {LIVE_STUDY} study has run so far, {list(cached.seeds)}, "
+                         f"got {seed}")
     say(f"3/3 live: the first {live_epochs} epochs of the {LIVE_STUDY} study's seed-{seed} runs of "
         f"{settings.baseline} and {settings.model}, side by side ...", flush=True)
     trained = time.perf_counter()
