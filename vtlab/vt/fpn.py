@@ -108,5 +108,5 @@ class VTFPN(nn.Module):
         """X_out,i from level i's lateral map and its output tokens, as the config's ``fusion`` says."""
         norm, projector = self.feature_norms[i], self.projectors[i]
         if self.config.fusion == "gated":
-            return F.relu(X_i + norm(projector.read_back(X_i, T_out_i)))
+            return F.relu(X_i + norm(projector(X_i, T_out_i, residual=False)))
         return F.relu(norm(projector(X_i, T_out_i)))

@@ -47,12 +47,15 @@ class Projector(nn.Module):
         """softmax((X̄_in Q)(T_out K)^T) per head: (N, heads, HW, L), each pixel's weights over the tokens."""
         return self._attention(X_in, T_out).transpose(2, 3)
 
-    def forward(self, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
-        return X_in + self.read_back(X_in, T_out)
+    def forward(self, X_in: torch.Tensor, T_out: torch.Tensor, residual: bool = True) -> torch.Tensor:
+        """X̄_out = X̄_in + the read-back term; with ``residual=False`` the term alone (what VT-FPN's gated fusion
+        joins to its lateral map in its own way), still as a call of this module, so that its cost is counted
+        under it."""
+        term = self.read_back(X_in, T_out)
+        return X_in + term if residual else term
 
     def read_back(self, X_in: torch.Tensor, T_out: torch.Tensor) -> torch.Tensor:
-        """The term equation (4) adds to X̄_in, softmax((X̄_in Q)(T_out K)^T)(T_out V): (N, C, H, W). VT-FPN
-        joins it to its lateral map in its own way (:class:`~vtlab.vt.fpn.VTFPN`)."""
+        """The term equation (4) adds to X̄_in, softmax((X̄_in Q)(T_out K)^T)(T_out V): (N, C, H, W)."""
         check_feature_map(X_in, self.C)
         check_tokens(T_out, None, self.CT, name="output tokens T_out")
         values = rearrange(self.V_T_to_X(T_out), "n l (h d) -> n h l d", h=self.heads)
