@@ -214,8 +214,8 @@ display(Markdown(
 #
 #    ```python
 #    final = {(run.variant, run.seed): run.final("val_acc") for run in study.runs}
-#    answer_1 = sum(final["baseline", seed] > final["base", seed] for seed in study_settings.seeds)
-#    print(answer_1, "of", len(study_settings.seeds), "seeds")
+#    answer_1 = sum(final["baseline", seed] > final["base", seed] for seed in study.seeds)
+#    print(answer_1, "of", len(study.seeds), "seeds")
 #    # one pair can rank the two models the wrong way round: compare several seeds, paired, before concluding
 #    ```
 #    </details>

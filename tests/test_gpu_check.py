@@ -74,7 +74,8 @@ def test_every_notebook_is_reported_and_ran(dry_run):
     for stem in stems:
         assert json.loads((out / "notebooks" / f"{stem}.json").read_text()) == results["notebooks"][stem]
     assert len(results["notebooks"]["03"]["train_loss"]) == 1  # bounded: the first epoch only
-    assert sorted(results["notebooks"]["05"]["train_loss"]) == sorted(["baseline", "base", "-TF", "-PE", "-DT"])
+    variants = ["baseline", "base", "-TF", "-PE", "-DT", "uncentred"]
+    assert sorted(results["notebooks"]["05"]["train_loss"]) == sorted(variants)
     assert (out / "runs" / "03-quick" / "model.safetensors").exists()
 
 

@@ -185,16 +185,17 @@ def test_table3_figure_draws_the_paired_differences():
 
 
 def test_the_study_figures_read_a_study():
-    study = load_study("pairs")
+    study = load_study("relations", complete=False)
     summaries = study.summaries()
-    fig = accuracy_macs_figure({"pairs": study})
-    assert [t.text[0] for t in fig.data] == ["resnet_mini", "vt_resnet_mini"]
-    assert [t.x[0] for t in fig.data] == [round(study.cost(v).macs / 1e6, 2) for v in ("baseline", "base")]
-    assert [t.y[0] for t in fig.data] == [round(summaries[v].mean_accuracy, 2) for v in ("baseline", "base")]
+    fig = accuracy_macs_figure({"relations": study})
+    variants = ("baseline", "base", "-TF")
+    assert [t.text[0] for t in fig.data] == ["resnet_mini", "vt_resnet_mini", "vt_resnet_mini -TF"]
+    assert [t.x[0] for t in fig.data] == [round(study.cost(v).macs / 1e6, 2) for v in variants]
+    assert [t.y[0] for t in fig.data] == [round(summaries[v].mean_accuracy, 2) for v in variants]
     curves = mean_curve_figure(study, ["base"])
     assert curves.data[1].name == "vt_resnet_mini" and curves.data[1].y[-1] == round(summaries["base"].mean_accuracy, 3)
     for figure in (accuracy_macs_figure, mean_curve_figure):
         with pytest.raises(ValueError, match="expected a Study .*got dict"):
-            figure({"pairs": study.to_dict()} if figure is accuracy_macs_figure else study.to_dict())
-    with pytest.raises(ValueError, match=r"expected one of the study's variants \['baseline', 'base'\], got '-TF'"):
-        mean_curve_figure(study, ["-TF"])
+            figure({"relations": study.to_dict()} if figure is accuracy_macs_figure else study.to_dict())
+    with pytest.raises(ValueError, match=r"the study's variants \['baseline', 'base', '-TF'\], got '-PE'"):
+        mean_curve_figure(study, ["-PE"])
