@@ -276,10 +276,7 @@ def fusion_ratios(model: torch.nn.Module, images: torch.Tensor) -> list[float]:
         if neck.config.fusion == "none":
             return [0.0 for _ in X]
         T_out, _ = neck.relate(X)
-        added = []
-        for i, (X_i, T_i) in enumerate(zip(X, T_out, strict=True)):
-            term = neck.projectors[i](X_i, T_i, residual=False)
-            added.append(neck.feature_norms[i](term) if neck.config.fusion == "gated" else term)
-        return [(a.norm() / X_i.norm()).item() for a, X_i in zip(added, X, strict=True)]
+        return [(neck.added(i, X_i, T_i).norm() / X_i.norm()).item()
+                for i, (X_i, T_i) in enumerate(zip(X, T_out, strict=True))]
     finally:
         model.train(was_training)

@@ -75,8 +75,8 @@ class FusionMeasure:
             return False
         from ..probe import shapes_probe_batch
 
-        images, _, _ = shapes_probe_batch(self.image_size)
-        self.images = images[:32].to(device)
+        images, _, _ = shapes_probe_batch(self.image_size, length=32)  # the first 32 scenes, rendered alone
+        self.images = images.to(device)
         return True
 
     def measure(self, model: nn.Module, epoch: int) -> list[dict]:

@@ -106,7 +106,12 @@ class VTFPN(nn.Module):
 
     def fuse(self, i: int, X_i: torch.Tensor, T_out_i: torch.Tensor) -> torch.Tensor:
         """X_out,i from level i's lateral map and its output tokens, as the config's ``fusion`` says."""
-        norm, projector = self.feature_norms[i], self.projectors[i]
         if self.config.fusion == "gated":
-            return F.relu(X_i + norm(projector(X_i, T_out_i, residual=False)))
-        return F.relu(norm(projector(X_i, T_out_i)))
+            return F.relu(X_i + self.added(i, X_i, T_out_i))
+        return F.relu(self.feature_norms[i](X_i + self.added(i, X_i, T_out_i)))
+
+    def added(self, i: int, X_i: torch.Tensor, T_out_i: torch.Tensor) -> torch.Tensor:
+        """What the token path adds to level i's lateral map before the ReLU: γ_i ⊙ BN(R_i) when gated, the
+        read-back term R_i itself with ``fusion="sum"``."""
+        term = self.projectors[i](X_i, T_out_i, residual=False)
+        return self.feature_norms[i](term) if self.config.fusion == "gated" else term
